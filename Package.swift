@@ -1,0 +1,32 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "PollTally",
+    products: [
+        .executable(name: "polltally", targets: ["polltally"]),
+    ],
+    targets: [
+        // Hardware CRC32C (SSE4.2) with a portable fallback: the one thing Swift cannot reach directly.
+        .target(name: "CRC32C"),
+        // Pure values and functions: events, their codec, the tally state machine, the line protocol.
+        .target(name: "PollTallyCore", dependencies: ["CRC32C"], swiftSettings: strict),
+        // The on-disk, append-only event log: files, framing, group commit, recovery.
+        .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
+        // Sockets, connections, projection actors, watchers.
+        .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog"], swiftSettings: strict),
+        // The command-line tool: flags and wiring only.
+        .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer"], swiftSettings: strict),
+
+        .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore"], swiftSettings: strict),
+        .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore"], swiftSettings: strict),
+        .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore"], swiftSettings: strict),
+        .testTarget(name: "polltallyTests", dependencies: ["polltally", "PollTallyCore"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

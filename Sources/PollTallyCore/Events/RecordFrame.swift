@@ -1,0 +1,70 @@
+/// The framing of one log record: `length u32 | crc u32 | payload`, little-endian.
+///
+/// `length` counts payload bytes; `crc` is the CRC32C of the four length bytes followed by the
+/// payload, so a damaged length is caught as surely as a damaged payload. A torn or corrupted
+/// record therefore never decodes.
+public enum RecordFrame {
+    /// Bytes before the payload.
+    public static let headerSize = 8
+    /// The largest payload a record may carry; anything claiming more is damage, not data.
+    public static let maxPayload = 1 << 20
+
+    /// What sits at some offset of a buffer.
+    public enum Scan: Equatable, Sendable {
+        /// A verified record: its payload occupies `payload`, the next record starts at `next`.
+        case record(payload: Range<Int>, next: Int)
+        /// The buffer ends inside this record (or before its header is complete).
+        case incomplete
+        /// The bytes here are not a valid record.
+        case corrupt(Reason)
+    }
+
+    /// Why a record failed to verify.
+    public enum Reason: Equatable, Sendable, CustomStringConvertible {
+        case badLength(UInt32)
+        case badChecksum
+
+        public var description: String {
+            switch self {
+            case .badLength(let length): return "impossible record length \(length)"
+            case .badChecksum: return "record checksum mismatch"
+            }
+        }
+    }
+
+    /// Appends a record whose payload is written by `payload` to `buffer`.
+    @inlinable
+    public static func append(to buffer: inout [UInt8], payload: (inout [UInt8]) -> Void) {
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: headerSize))
+        payload(&buffer)
+        let length = UInt32(buffer.count - start - headerSize)
+        buffer.storeLittleEndian(length, at: start)
+        let crc = buffer.withUnsafeBytes { raw in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<start + 4]))
+        }
+        let full = buffer.withUnsafeBytes { raw in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[(start + headerSize)...]), continuing: crc)
+        }
+        buffer.storeLittleEndian(full, at: start + 4)
+    }
+
+    /// Appends the record of `event` to `buffer`.
+    public static func append(_ event: Event, to buffer: inout [UInt8]) {
+        append(to: &buffer) { EventCodec.encode(event, into: &$0) }
+    }
+
+    /// Examines the record that starts at `offset` of `bytes`.
+    public static func scan(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Scan {
+        guard let length = loadLittleEndian(UInt32.self, from: bytes, at: offset),
+              let stored = loadLittleEndian(UInt32.self, from: bytes, at: offset + 4) else { return .incomplete }
+        guard length > 0, length <= maxPayload else { return .corrupt(.badLength(length)) }
+        let start = offset + headerSize
+        let end = start + Int(length)
+        guard end <= bytes.count else { return .incomplete }
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 4]))
+        let full = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), continuing: crc)
+        guard full == stored else { return .corrupt(.badChecksum) }
+        return .record(payload: start..<end, next: end)
+    }
+}

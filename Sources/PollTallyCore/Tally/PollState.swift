@@ -1,0 +1,42 @@
+/// Everything known about one poll: its tally plus each voter's current ballot.
+public struct PollState: Sendable {
+    /// A voter's current vote: the option's index and the seq of the event that cast it.
+    public struct Ballot: Sendable, Equatable {
+        public var option: UInt16
+        public var seq: UInt64
+    }
+
+    public private(set) var tally: Tally
+    /// Voter id → current ballot. Voters without a current vote are absent.
+    public private(set) var ballots: [String: Ballot] = [:]
+
+    public init(tally: Tally) {
+        self.tally = tally
+    }
+
+    /// The ballot of `voter`, if they have a current vote.
+    public func ballot(of voter: String) -> Ballot? { ballots[voter] }
+
+    func optionIndex(_ option: String) -> Int? {
+        tally.options.firstIndex(of: option)
+    }
+
+    mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
+        let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), forKey: voter)
+        let effect = TallyEffect.voteMoved(from: previous.map { Int($0.option) }, to: option)
+        tally.apply(effect, seq: seq)
+        return effect
+    }
+
+    mutating func retract(voter: String, seq: UInt64) -> TallyEffect? {
+        guard let previous = ballots.removeValue(forKey: voter) else { return nil }
+        let effect = TallyEffect.voteMoved(from: Int(previous.option), to: nil)
+        tally.apply(effect, seq: seq)
+        return effect
+    }
+
+    mutating func close(seq: UInt64) -> TallyEffect {
+        tally.apply(.closed, seq: seq)
+        return .closed
+    }
+}

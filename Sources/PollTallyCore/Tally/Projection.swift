@@ -1,0 +1,105 @@
+/// The tally state machine over a set of polls: a plain value with no I/O.
+///
+/// The live projection actors each own one (for their share of the polls), and `replay`,
+/// `verify` and recovery own one for all polls. `decide` validates a command against the state;
+/// `apply` moves the state by one logged event. Every event the server logs is one that `decide`
+/// answered `.append` for, so `apply` never has to reject an event of a healthy log.
+public struct Projection: Sendable {
+    /// Limits that `decide` enforces on new polls.
+    public struct Limits: Sendable {
+        public var maxOptions: Int
+        public init(maxOptions: Int = 64) { self.maxOptions = maxOptions }
+    }
+
+    /// What `decide` says of a command.
+    public enum Decision: Equatable, Sendable {
+        /// Valid and changes state: append this event.
+        case append
+        /// The voter already holds exactly this vote: append nothing; the vote's event is `seq`.
+        case unchanged(seq: UInt64)
+        /// Breaks a rule; nothing is appended.
+        case rejected(TallyRule)
+    }
+
+    public private(set) var polls: [String: PollState] = [:]
+    public var limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// The tally of `poll`, if it exists.
+    public func tally(_ poll: String) -> Tally? { polls[poll]?.tally }
+
+    /// Every tally, in poll-id order (byte order of the ids).
+    public var tallies: [Tally] {
+        polls.values.map(\.tally).sorted { $0.poll.utf8.lexicographicallyPrecedes($1.poll.utf8) }
+    }
+
+    /// Whether `command` may be appended, given the current state.
+    public func decide(_ command: EventBody) -> Decision {
+        switch command {
+        case .pollCreated(let poll, let options, _):
+            if polls[poll] != nil { return .rejected(.pollExists(poll)) }
+            if options.count < 2 { return .rejected(.tooFewOptions) }
+            if options.count > limits.maxOptions { return .rejected(.tooManyOptions(limits.maxOptions)) }
+            var seen = Set<String>()
+            for option in options where !seen.insert(option).inserted { return .rejected(.repeatedOption(option)) }
+            return .append
+        case .voteCast(let poll, let voter, let option):
+            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            guard let index = state.optionIndex(option) else { return .rejected(.noSuchOption(poll: poll, option: option)) }
+            if let ballot = state.ballot(of: voter), Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
+            return .append
+        case .voteRetracted(let poll, let voter):
+            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            guard state.ballot(of: voter) != nil else { return .rejected(.noVote(poll: poll, voter: voter)) }
+            return .append
+        case .pollClosed(let poll):
+            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            return .append
+        }
+    }
+
+    /// Applies one logged event and returns what it did to the poll's tally.
+    ///
+    /// Throws the rule the event breaks; the state is then unchanged.
+    @discardableResult
+    public mutating func apply(_ event: Event) throws(TallyRule) -> TallyEffect {
+        switch decide(event.body) {
+        case .rejected(let rule): throw rule
+        case .unchanged: throw .unchangedVote(poll: event.body.poll, voter: Self.voter(of: event.body))
+        case .append: break
+        }
+        switch event.body {
+        case .pollCreated(let poll, let options, let question):
+            let tally = Tally(poll: poll, options: options, question: question, seq: event.seq)
+            polls[poll] = PollState(tally: tally)
+            return .created(tally)
+        case .voteCast(let poll, let voter, let option):
+            guard let index = polls[poll]?.optionIndex(option),
+                  let effect = polls[poll]?.cast(voter: voter, option: index, seq: event.seq) else {
+                throw .noSuchOption(poll: poll, option: option)
+            }
+            return effect
+        case .voteRetracted(let poll, let voter):
+            guard let effect = polls[poll]?.retract(voter: voter, seq: event.seq) else {
+                throw .noVote(poll: poll, voter: voter)
+            }
+            return effect
+        case .pollClosed(let poll):
+            guard let effect = polls[poll]?.close(seq: event.seq) else { throw .noSuchPoll(poll) }
+            return effect
+        }
+    }
+
+    private static func voter(of body: EventBody) -> String {
+        switch body {
+        case .voteCast(_, let voter, _), .voteRetracted(_, let voter): return voter
+        case .pollCreated, .pollClosed: return ""
+        }
+    }
+}

@@ -1,0 +1,71 @@
+/// The data folder: its segment files (named by their first seq, so names sort in log order)
+/// and its lock file.
+///
+/// ```
+/// polltally-data/
+///   LOCK                         flock'ed by the running server
+///   00000000000000000001.log     segment whose first record has seq 1
+///   00000000000001048577.log     next segment, first seq 1048577
+/// ```
+public struct LogDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// One segment file.
+    public struct Segment: Sendable, Equatable {
+        public var firstSeq: UInt64
+        public var path: String
+    }
+
+    static let suffix = ".log"
+
+    /// The file name of the segment starting at `firstSeq`: 20 zero-padded digits, `.log`.
+    public static func segmentName(firstSeq: UInt64) -> String {
+        let digits = String(firstSeq)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + suffix
+    }
+
+    /// The first seq in a segment file name, or nil if `name` is not a segment name.
+    public static func firstSeq(ofSegmentNamed name: String) -> UInt64? {
+        guard name.hasSuffix(suffix), name.utf8.count == 20 + suffix.utf8.count else { return nil }
+        return UInt64(name.dropLast(suffix.count))
+    }
+
+    public func segmentPath(firstSeq: UInt64) -> String {
+        path + "/" + Self.segmentName(firstSeq: firstSeq)
+    }
+
+    /// The segments, in log order. An absent folder has none.
+    public func segments() throws(LogError) -> [Segment] {
+        guard FileSystem.exists(path) else { return [] }
+        let names: [String]
+        do throws(Errno) { names = try FileSystem.contents(of: path) } catch { throw .io(path: path, operation: "list", error) }
+        return names.compactMap { name in
+            Self.firstSeq(ofSegmentNamed: name).map { Segment(firstSeq: $0, path: path + "/" + name) }
+        }.sorted { $0.firstSeq < $1.firstSeq }
+    }
+
+    /// Creates the folder (0700) if missing and takes its lock; the returned descriptor holds the
+    /// lock until closed or the process exits.
+    public func createAndLock() throws(LogError) -> FileDescriptor {
+        do throws(Errno) { try FileSystem.createDirectory(path) } catch { throw .io(path: path, operation: "create folder", error) }
+        let lockPath = path + "/LOCK"
+        let fd: FileDescriptor
+        do throws(Errno) { fd = try FileDescriptor.open(lockPath, [.readWrite, .create]) } catch {
+            throw .io(path: lockPath, operation: "open", error)
+        }
+        let locked: Bool
+        do throws(Errno) { locked = try fd.tryLockExclusive() } catch {
+            fd.close()
+            throw .io(path: lockPath, operation: "flock", error)
+        }
+        guard locked else {
+            fd.close()
+            throw .locked(path: path)
+        }
+        return fd
+    }
+}

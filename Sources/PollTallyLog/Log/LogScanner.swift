@@ -1,0 +1,177 @@
+public import PollTallyCore
+
+/// Reads the log's segments in order and hands each verified event to a visitor.
+///
+/// Damage is classified the one way recovery, `replay`, `dump` and `verify` all rely on:
+/// - a record that cannot be verified with **no valid record after it** in the last segment is a
+///   *torn tail*, what a crash in the middle of a write leaves; it was never acknowledged
+///   (under `--fsync always`), so it may be cut;
+/// - anything else (a bad record with valid records after it, damage in an older segment, a gap
+///   in the seqs) is *corruption*: it throws, naming the file and byte offset, and is never skipped.
+public struct LogScanner: Sendable {
+    /// Where a record sits.
+    public struct Location: Sendable, Equatable {
+        public var path: String
+        public var offset: Int64
+    }
+
+    /// A damaged tail found at the end of the last segment.
+    public struct TornTail: Sendable, Equatable, CustomStringConvertible {
+        public var path: String
+        /// Where the last valid record ends: the length the file should be cut to.
+        public var offset: Int64
+        /// Bytes from `offset` to the end of the file.
+        public var bytes: Int64
+        public var reason: String
+
+        public var description: String {
+            "\(path): torn tail at byte offset \(offset): \(bytes) bytes (\(reason))"
+        }
+    }
+
+    /// What a scan saw.
+    public struct Summary: Sendable, Equatable {
+        /// Events handed to the visitor.
+        public var events = 0
+        /// The seq of the last verified event (0 when the log is empty).
+        public var lastSeq: UInt64 = 0
+        /// Bytes of the segments read.
+        public var bytesRead: Int64 = 0
+        /// A torn tail, if the last segment ends in one.
+        public var tornTail: TornTail?
+        /// The last segment and the length of its valid part, if there is a segment.
+        public var lastSegment: LogDirectory.Segment?
+        public var lastSegmentValidLength: Int64 = 0
+    }
+
+    public let directory: LogDirectory
+
+    public init(directory: LogDirectory) {
+        self.directory = directory
+    }
+
+    /// Reads every event with seq ≥ `fromSeq` and calls `visit` with each, in order. Events before
+    /// `fromSeq` are verified but not visited, and whole segments before it are skipped. With
+    /// `throughSeq`, reading stops after that event.
+    public func scan(fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, visit: (Event, Location) throws(LogError) -> Void) throws(LogError) -> Summary {
+        let segments = try directory.segments()
+        var summary = Summary()
+        // Start at the last segment whose first seq is ≤ fromSeq.
+        let startIndex = segments.lastIndex { $0.firstSeq <= fromSeq } ?? 0
+        var expected: UInt64? = startIndex == 0 ? 1 : nil
+        for index in segments.indices where index >= startIndex {
+            if summary.lastSeq >= throughSeq { break }
+            let segment = segments[index]
+            let isLast = index == segments.count - 1
+            try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, visit: visit)
+        }
+        return summary
+    }
+
+    private func scanSegment(
+        _ segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64, expected: inout UInt64?,
+        summary: inout Summary, visit: (Event, Location) throws(LogError) -> Void
+    ) throws(LogError) {
+        let bytes = try Self.readFile(segment.path)
+        summary.bytesRead += Int64(bytes.count)
+        summary.lastSegment = segment
+        let result: Result<Void, LogError> = bytes.withUnsafeBytes { raw in
+            do throws(LogError) {
+                try scanBytes(raw, segment: segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, visit: visit)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    private func scanBytes(
+        _ raw: UnsafeRawBufferPointer, segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64,
+        expected: inout UInt64?, summary: inout Summary, visit: (Event, Location) throws(LogError) -> Void
+    ) throws(LogError) {
+        let header: LogFileHeader
+        do throws(LogFileHeader.DecodeError) {
+            header = try LogFileHeader.decode(raw)
+        } catch .truncated where isLast {
+            // A crash between creating the segment and syncing its header: nothing in it was acknowledged.
+            summary.tornTail = TornTail(path: segment.path, offset: 0, bytes: Int64(raw.count), reason: "incomplete segment header")
+            summary.lastSegmentValidLength = 0
+            return
+        } catch {
+            throw .badHeader(path: segment.path, reason: error.description)
+        }
+        guard header.firstSeq == segment.firstSeq else {
+            throw .badHeader(path: segment.path, reason: "header says first seq \(header.firstSeq), file name says \(segment.firstSeq)")
+        }
+        if let want = expected, header.firstSeq != want {
+            throw .sequenceGap(path: segment.path, offset: 0, expected: want, found: header.firstSeq)
+        }
+        expected = header.firstSeq
+        var offset = LogFileHeader.size
+        while offset < raw.count {
+            if summary.lastSeq >= throughSeq { return }
+            let location = Location(path: segment.path, offset: Int64(offset))
+            switch RecordFrame.scan(raw, at: offset) {
+            case .record(let payload, let next):
+                let event: Event
+                do throws(EventCodec.DecodeError) {
+                    event = try EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload]))
+                } catch {
+                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: error.description)
+                }
+                let want = expected ?? event.seq
+                guard event.seq == want else {
+                    throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: event.seq)
+                }
+                expected = event.seq + 1
+                if event.seq >= fromSeq {
+                    try visit(event, location)
+                    summary.events += 1
+                }
+                summary.lastSeq = event.seq
+                offset = next
+            case .incomplete:
+                // A damaged length can also claim more bytes than the file has: corruption if valid records follow.
+                guard isLast, !Self.hasValidRecord(raw, after: offset, seqAbove: summary.lastSeq) else {
+                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: "record length runs past the end of the segment")
+                }
+                summary.tornTail = TornTail(path: segment.path, offset: location.offset, bytes: Int64(raw.count - offset), reason: "incomplete record")
+                summary.lastSegmentValidLength = location.offset
+                return
+            case .corrupt(let reason):
+                guard isLast, !Self.hasValidRecord(raw, after: offset, seqAbove: summary.lastSeq) else {
+                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: reason.description)
+                }
+                summary.tornTail = TornTail(path: segment.path, offset: location.offset, bytes: Int64(raw.count - offset), reason: reason.description)
+                summary.lastSegmentValidLength = location.offset
+                return
+            }
+        }
+        summary.lastSegmentValidLength = Int64(raw.count)
+    }
+
+    /// Whether a verifiable record of a later event starts anywhere after `offset`: if so, the
+    /// damage at `offset` is not a torn tail but corruption in the middle of the log.
+    static func hasValidRecord(_ raw: UnsafeRawBufferPointer, after offset: Int, seqAbove lastSeq: UInt64) -> Bool {
+        var candidate = offset + 1
+        while candidate + RecordFrame.headerSize < raw.count {
+            if case .record(let payload, _) = RecordFrame.scan(raw, at: candidate),
+               let event = try? EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload])), event.seq > lastSeq {
+                return true
+            }
+            candidate += 1
+        }
+        return false
+    }
+
+    static func readFile(_ path: String) throws(LogError) -> [UInt8] {
+        do throws(Errno) {
+            let fd = try FileDescriptor.open(path, .readOnly)
+            defer { fd.close() }
+            return try fd.readToEnd()
+        } catch {
+            throw .io(path: path, operation: "read", error)
+        }
+    }
+}

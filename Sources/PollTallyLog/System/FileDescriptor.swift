@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// A thin, typed wrapper over a file descriptor: each method is one syscall (EINTR retried,
+/// short writes looped) and throws `Errno`. Closing is explicit.
+public struct FileDescriptor: Sendable, Hashable {
+    public let rawValue: CInt
+
+    public init(rawValue: CInt) { self.rawValue = rawValue }
+
+    /// How to open a file.
+    public struct OpenOptions: OptionSet, Sendable {
+        public let rawValue: CInt
+        public init(rawValue: CInt) { self.rawValue = rawValue }
+        public static let readOnly = OpenOptions([])
+        public static let writeOnly = OpenOptions(rawValue: O_WRONLY)
+        public static let readWrite = OpenOptions(rawValue: O_RDWR)
+        public static let create = OpenOptions(rawValue: O_CREAT)
+        public static let exclusive = OpenOptions(rawValue: O_EXCL)
+        public static let append = OpenOptions(rawValue: O_APPEND)
+        public static let directory = OpenOptions(rawValue: O_DIRECTORY)
+    }
+
+    /// Opens `path` (always close-on-exec). The corresponding C function is `open`.
+    public static func open(_ path: String, _ options: OpenOptions, permissions: UInt32 = 0o600) throws(Errno) -> FileDescriptor {
+        let fd = try retryingOnInterrupt { Glibc.open(path, options.rawValue | O_CLOEXEC, mode_t(permissions)) }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// The corresponding C function is `close`. Errors are ignored: the fd is gone either way.
+    public func close() {
+        _ = Glibc.close(rawValue)
+    }
+
+    /// Writes all of `bytes`, looping over short writes. The corresponding C function is `write`.
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
+        var offset = 0
+        while offset < bytes.count {
+            let base = bytes.baseAddress.map { $0 + offset }
+            let n = try retryingOnInterrupt { Glibc.write(rawValue, base, bytes.count - offset) }
+            offset += n
+        }
+    }
+
+    /// Reads up to `buffer.count` bytes; 0 means end of file. The corresponding C function is `read`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        try retryingOnInterrupt { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Reads the whole file from `offset` to its end. The corresponding C function is `pread`.
+    public func readToEnd(from offset: Int64 = 0) throws(Errno) -> [UInt8] {
+        let size = try self.size()
+        guard size > offset else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(size - offset))
+        var filled = 0
+        let result: Result<Void, Errno> = bytes.withUnsafeMutableBytes { raw in
+            while filled < raw.count {
+                let n: Int
+                do throws(Errno) {
+                    n = try retryingOnInterrupt { Glibc.pread(rawValue, raw.baseAddress! + filled, raw.count - filled, off_t(offset) + off_t(filled)) }
+                } catch {
+                    return .failure(error)
+                }
+                if n == 0 { break }
+                filled += n
+            }
+            return .success(())
+        }
+        try result.get()
+        if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
+        return bytes
+    }
+
+    /// Flushes the file's data (not necessarily its metadata) to stable storage.
+    /// The corresponding C function is `fdatasync`. Never retry a failure as if the data were safe.
+    public func dataSync() throws(Errno) {
+        _ = try retryingOnInterrupt { Glibc.fdatasync(rawValue) }
+    }
+
+    /// Flushes data and metadata to stable storage. The corresponding C function is `fsync`.
+    public func sync() throws(Errno) {
+        _ = try retryingOnInterrupt { Glibc.fsync(rawValue) }
+    }
+
+    /// The corresponding C function is `ftruncate`.
+    public func truncate(to size: Int64) throws(Errno) {
+        _ = try retryingOnInterrupt { Glibc.ftruncate(rawValue, off_t(size)) }
+    }
+
+    /// The file's size in bytes. The corresponding C function is `fstat`.
+    public func size() throws(Errno) -> Int64 {
+        var info = stat()
+        _ = try retryingOnInterrupt { fstat(rawValue, &info) }
+        return Int64(info.st_size)
+    }
+
+    /// Takes an exclusive advisory lock without waiting; false when another process holds it.
+    /// The corresponding C function is `flock`.
+    public func tryLockExclusive() throws(Errno) -> Bool {
+        do throws(Errno) {
+            _ = try retryingOnInterrupt { flock(rawValue, LOCK_EX | LOCK_NB) }
+            return true
+        } catch where error == .wouldBlock {
+            return false
+        }
+    }
+}
+
+extension FileDescriptor {
+    /// Writes all of `bytes`, looping over short writes. The corresponding C function is `write`.
+    public func writeAll(_ bytes: [UInt8]) throws(Errno) {
+        let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
+            do throws(Errno) { try writeAll(raw); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+}

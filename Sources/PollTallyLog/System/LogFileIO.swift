@@ -1,0 +1,27 @@
+/// The two syscalls the log writer makes on the hot path, behind a protocol so a test can swap in
+/// one that fails on the Nth call (a failing write, a failing fdatasync, a full disk).
+///
+/// Production code always uses `SystemLogFileIO`.
+public protocol LogFileIO: Sendable {
+    /// Writes all of `bytes` at the end of `fd`.
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno)
+    /// Flushes `fd`'s data to stable storage.
+    func dataSync(_ fd: FileDescriptor) throws(Errno)
+}
+
+/// The real syscalls.
+public struct SystemLogFileIO: LogFileIO {
+    public init() {}
+    public func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) { try fd.writeAll(bytes) }
+    public func dataSync(_ fd: FileDescriptor) throws(Errno) { try fd.dataSync() }
+}
+
+extension LogFileIO {
+    /// Writes all of `bytes` at the end of `fd`.
+    func write(_ bytes: [UInt8], to fd: FileDescriptor) throws(Errno) {
+        let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
+            do throws(Errno) { try write(raw, to: fd); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+}

@@ -1,0 +1,184 @@
+import PollTallyCore
+import PollTallyLog
+
+/// A projection actor: owns the full state of its share of the polls, validates commands for them
+/// in arrival order, appends the resulting events to the log and answers once they are durable.
+///
+/// Polls are spread over shards by a hash of their id (see `ShardRouter`), so commands for
+/// different polls run in parallel while those of one poll are applied in log order.
+///
+/// Every reply is *gated*: it is released only when the log is durable up to the seq of the state
+/// it was decided on, so a client never hears of a vote that could still be lost. The same moment
+/// moves the durable `TallyBoard` (which reads and watchers see) by the events' effects.
+actor PollShard {
+    private nonisolated let executor: DispatchQueueExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private var projection: Projection
+    private let log: LogWriter
+    private let board: TallyBoard
+    private let published: @Sendable ([Tally]) -> Void
+
+    /// Effects of accepted events, in seq order, not yet on the board.
+    private var pendingEffects: [PendingEffect] = []
+    /// Replies waiting for the log to be durable up to `gate`.
+    private var gated: [GatedReply] = []
+    private var durableSeq: UInt64
+    private var failure: LogFailure?
+
+    private struct GatedReply {
+        var gate: UInt64
+        var sink: any ReplySink
+        var slot: Int
+        var text: String
+        /// For a read: the poll to answer from the durable board instead, should the log fail first.
+        var readPoll: (poll: String, request: Request)?
+    }
+
+    /// One batch of requests from one connection (commands, and reads of single polls, which
+    /// must see the connection's earlier commands and none of its later ones), with reply slots.
+    struct Batch: Sendable {
+        var sink: any ReplySink
+        var requests: [(slot: Int, request: Request)]
+    }
+
+    init(index: Int, projection: Projection, log: LogWriter, board: TallyBoard, durableSeq: UInt64,
+         published: @escaping @Sendable ([Tally]) -> Void) {
+        self.executor = DispatchQueueExecutor(label: "polltally.shard.\(index)")
+        self.projection = projection
+        self.log = log
+        self.board = board
+        self.durableSeq = durableSeq
+        self.published = published
+    }
+
+    /// Runs `work` on this actor, in FIFO order with every other `enqueue`, without a `Task`.
+    nonisolated func enqueue(_ work: @escaping @Sendable (isolated PollShard) -> Void) {
+        executor.queue.async { self.assumeIsolated(work) }
+    }
+
+    /// Answers each request of `batch`, in order: commands are validated and appended, reads are
+    /// rendered from the state as it stands between the connection's earlier and later commands.
+    func submit(_ batch: Batch) {
+        var immediate: [(slot: Int, text: String)] = []
+        for (slot, request) in batch.requests {
+            let text: String
+            let gate: UInt64
+            var readPoll: (poll: String, request: Request)?
+            switch request {
+            case .command(let body):
+                (text, gate) = handle(body)
+            case .tally(let poll), .results(let poll):
+                (text, gate) = read(request, poll: poll)
+                readPoll = (poll, request)
+            default:
+                (text, gate) = (ProtocolError(.badRequest, "not a request for one poll").line, 0)
+            }
+            if gate <= durableSeq {
+                immediate.append((slot, text))
+            } else {
+                gated.append(GatedReply(gate: gate, sink: batch.sink, slot: slot, text: text, readPoll: readPoll))
+            }
+        }
+        if !immediate.isEmpty { batch.sink.deliver(immediate) }
+    }
+
+    /// Renders a read of one poll from the accepted state; it is released once that state is durable.
+    private func read(_ request: Request, poll: String) -> (String, UInt64) {
+        guard let tally = projection.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
+        return (Self.render(request, tally), tally.lastSeq)
+    }
+
+    private static func render(_ request: Request, _ tally: Tally) -> String {
+        if case .results = request { return ReplyFormat.resultsBlock(tally).joined(separator: "\n") }
+        return ReplyFormat.tallyLine(tally)
+    }
+
+    /// Decides one command; returns its reply and the seq that must be durable before it is sent.
+    private func handle(_ body: EventBody) -> (String, UInt64) {
+        if let failure { return (Self.unavailable(failure), 0) }
+        let stateSeq = projection.tally(body.poll)?.lastSeq ?? 0
+        switch projection.decide(body) {
+        case .rejected(let rule):
+            return (rule.protocolError.line, stateSeq)
+        case .unchanged(let seq):
+            return ("OK \(seq)", stateSeq)
+        case .append:
+            switch log.append(CollectionOfOne(body)) {
+            case .failure(let failure):
+                return (Self.unavailable(failure), 0)
+            case .success(let receipt):
+                let event = Event(seq: receipt.firstSeq, timestampMs: receipt.timestampMs, body: body)
+                do {
+                    let effect = try projection.apply(event)
+                    pendingEffects.append(PendingEffect(seq: event.seq, poll: body.poll, effect: effect))
+                } catch {
+                    // decide() said .append, so apply() cannot reject it; if it ever did, the event
+                    // is logged but not counted, and replay would refuse the log at this seq.
+                    return (ProtocolError(.unavailable, "internal error applying seq \(event.seq): \(error)").line, event.seq)
+                }
+                return ("OK \(event.seq)", event.seq)
+            }
+        }
+    }
+
+    /// Catches up with the log: moves the board and releases gated replies up to the durable seq.
+    func logChanged() {
+        let counters = log.counters
+        release(upTo: counters.durableSeq)
+        if let failure = counters.failure, self.failure == nil {
+            self.failure = failure
+            pendingEffects.removeAll()
+            let failed = gated
+            gated.removeAll()
+            // Writes that were never durable fail; reads are answered from the durable board.
+            deliver(failed.map { reply in
+                if let (poll, request) = reply.readPoll {
+                    let text = board.tally(poll).map { Self.render(request, $0) } ?? TallyRule.noSuchPoll(poll).protocolError.line
+                    return (reply.sink, reply.slot, text)
+                }
+                return (reply.sink, reply.slot, Self.unavailable(failure))
+            })
+        }
+    }
+
+    private func release(upTo seq: UInt64) {
+        guard seq > durableSeq else { return }
+        durableSeq = seq
+        let effectCount = pendingEffects.prefix { $0.seq <= seq }.count
+        if effectCount > 0 {
+            let changed = board.apply(pendingEffects[..<effectCount])
+            pendingEffects.removeFirst(effectCount)
+            published(changed)
+        }
+        var ready: [(any ReplySink, Int, String)] = []
+        var kept: [GatedReply] = []
+        for reply in gated {
+            if reply.gate <= seq { ready.append((reply.sink, reply.slot, reply.text)) } else { kept.append(reply) }
+        }
+        gated = kept
+        deliver(ready)
+    }
+
+    /// Hands replies to their sinks, one call per sink.
+    private func deliver(_ replies: [(any ReplySink, Int, String)]) {
+        guard !replies.isEmpty else { return }
+        var bySink: [ObjectIdentifier: (any ReplySink, [(slot: Int, text: String)])] = [:]
+        for (sink, slot, text) in replies {
+            bySink[ObjectIdentifier(sink), default: (sink, [])].1.append((slot, text))
+        }
+        for (sink, batch) in bySink.values { sink.deliver(batch) }
+    }
+
+    private static func unavailable(_ failure: LogFailure?) -> String {
+        ProtocolError(.unavailable, "the log cannot be written (\(failure.map { "\($0.operation): \($0.errno)" } ?? "failed")); reads still work").line
+    }
+}
+
+extension PollShard {
+    /// Blocks until every job enqueued so far has run, after a final look at the log (shutdown only).
+    nonisolated func drain() {
+        enqueue { $0.logChanged() }
+        executor.queue.sync {}
+    }
+}

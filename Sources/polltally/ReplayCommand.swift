@@ -1,0 +1,46 @@
+import PollTallyCore
+import PollTallyLog
+
+/// `polltally replay`: rebuilds the tallies from the log alone.
+enum ReplayCommand: Command {
+    static let name = "replay"
+    static let summary = "print the tallies rebuilt from the log"
+    static let flags: Set<String> = ["data", "until", "poll"]
+    static let usage = """
+        usage: polltally replay [--data ./polltally-data] [--until SEQ] [--poll ID]
+
+        Prints one TALLY line per poll, in poll-id order, exactly as the server's TALLY answers
+        at that point of the log. Safe while a server runs on the same folder.
+          --until  stop after event SEQ (default: the whole log)
+          --poll   print only this poll
+        """
+
+    static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
+        let directory = LogDirectory(path: arguments.string("data") ?? "./polltally-data")
+        let until = try arguments.integer("until", default: UInt64.max, in: 0...UInt64.max)
+        let only = arguments.string("poll")
+        var projection = Projection(limits: .init(maxOptions: 255))
+        do throws(LogError) {
+            _ = try LogScanner(directory: directory).scan(throughSeq: until) { event, location throws(LogError) in
+                do throws(TallyRule) { try projection.apply(event) } catch {
+                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
+                }
+            }
+        } catch {
+            Output.err("polltally replay: \(error)")
+            return 1
+        }
+        var out = LineWriter()
+        if let only {
+            guard let tally = projection.tally(only) else {
+                Output.err("polltally replay: no poll named \(only)")
+                return 1
+            }
+            out.line(ReplyFormat.tallyLine(tally))
+        } else {
+            for tally in projection.tallies { out.line(ReplyFormat.tallyLine(tally)) }
+        }
+        out.flush()
+        return 0
+    }
+}
