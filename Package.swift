@@ -20,13 +20,18 @@ let package = Package(
         .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
         // Sockets, connections, projection actors, watchers.
         .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog"], swiftSettings: strict),
+        // Load generator and checker: seeded workload, pipelined POSIX-socket clients, latency percentiles,
+        // PollTally and Redis dialects.
+        .target(name: "PollTallyBench", swiftSettings: strict),
         // The command-line tool: flags and wiring only.
-        .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer"], swiftSettings: strict),
+        .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyBench"], swiftSettings: strict),
 
+        // A blocking TCP line client shared by the server and process tests.
+        .target(name: "PollTallyTestSupport", path: "Tests/PollTallyTestSupport", swiftSettings: strict),
         .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore"], swiftSettings: strict),
         .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore"], swiftSettings: strict),
-        .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore"], swiftSettings: strict),
-        .testTarget(name: "polltallyTests", dependencies: ["polltally", "PollTallyCore"], swiftSettings: strict),
+        .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "polltallyTests", dependencies: ["polltally", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -34,15 +34,15 @@ public enum EventLog {
         public var lock: FileDescriptor
     }
 
-    /// Opens the log in `directory`, creating it if needed; `visit` sees every event in order.
-    /// Throws on any damage that is not a torn tail, naming the file and offset.
+    /// Opens the log in `directory`, creating it if needed; `visit` sees every event in order,
+    /// with where it lies. Throws on any damage that is not a torn tail, naming the file and offset.
     public static func open(
-        _ directory: LogDirectory, options: Options, visit: (Event) throws(LogError) -> Void
+        _ directory: LogDirectory, options: Options, visit: (Event, LogScanner.Location) throws(LogError) -> Void
     ) throws(LogError) -> Opened {
         let started = DispatchTime.now()
         let lock = try directory.createAndLock()
         do throws(LogError) {
-            let summary = try LogScanner(directory: directory).scan { event, _ throws(LogError) in try visit(event) }
+            let summary = try LogScanner(directory: directory).scan(visit: visit)
             let cursor: SegmentCursor
             if let last = summary.lastSegment, summary.tornTail?.offset != 0 {
                 cursor = try SegmentCursor.reopen(last, validLength: summary.lastSegmentValidLength)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// The data folder: its segment files (named by their first seq, so names sort in log order)
 /// and its lock file.
 ///
@@ -31,7 +35,9 @@ public struct LogDirectory: Sendable {
     /// The first seq in a segment file name, or nil if `name` is not a segment name.
     public static func firstSeq(ofSegmentNamed name: String) -> UInt64? {
         guard name.hasSuffix(suffix), name.utf8.count == 20 + suffix.utf8.count else { return nil }
-        return UInt64(name.dropLast(suffix.count))
+        let digits = name.utf8.prefix(20)
+        guard digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return UInt64(String(decoding: digits, as: UTF8.self))
     }
 
     public func segmentPath(firstSeq: UInt64) -> String {
@@ -57,10 +63,15 @@ public struct LogDirectory: Sendable {
         do throws(Errno) { fd = try FileDescriptor.open(lockPath, [.readWrite, .create]) } catch {
             throw .io(path: lockPath, operation: "open", error)
         }
-        let locked: Bool
-        do throws(Errno) { locked = try fd.tryLockExclusive() } catch {
-            fd.close()
-            throw .io(path: lockPath, operation: "flock", error)
+        var locked = false
+        // Retry briefly: a lock can outlive its holder for a moment when another thread of this
+        // process forks (the child holds a copy of the fd until its exec closes it).
+        for attempt in 0..<20 where !locked {
+            if attempt > 0 { usleep(50_000) }
+            do throws(Errno) { locked = try fd.tryLockExclusive() } catch {
+                fd.close()
+                throw .io(path: lockPath, operation: "flock", error)
+            }
         }
         guard locked else {
             fd.close()

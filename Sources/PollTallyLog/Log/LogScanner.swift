@@ -90,6 +90,9 @@ public struct LogScanner: Sendable {
         _ raw: UnsafeRawBufferPointer, segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64,
         expected: inout UInt64?, summary: inout Summary, visit: (Event, Location) throws(LogError) -> Void
     ) throws(LogError) {
+        if let want = expected, segment.firstSeq != want {
+            throw .sequenceGap(path: segment.path, offset: 0, expected: want, found: segment.firstSeq)
+        }
         let header: LogFileHeader
         do throws(LogFileHeader.DecodeError) {
             header = try LogFileHeader.decode(raw)
@@ -103,9 +106,6 @@ public struct LogScanner: Sendable {
         }
         guard header.firstSeq == segment.firstSeq else {
             throw .badHeader(path: segment.path, reason: "header says first seq \(header.firstSeq), file name says \(segment.firstSeq)")
-        }
-        if let want = expected, header.firstSeq != want {
-            throw .sequenceGap(path: segment.path, offset: 0, expected: want, found: header.firstSeq)
         }
         expected = header.firstSeq
         var offset = LogFileHeader.size

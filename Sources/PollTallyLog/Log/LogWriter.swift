@@ -78,6 +78,9 @@ public final class LogWriter: Sendable {
         let now = Self.wallClockMs()
         let (result, signal): (Result<Receipt, LogFailure>, Bool) = state.withLock { state in
             if let failure = state.failure { return (.failure(failure), false) }
+            if state.closing {
+                return (.failure(LogFailure(operation: "append", errno: Errno(rawValue: ESHUTDOWN), path: directory.path)), false)
+            }
             let first = state.nextSeq
             if state.buffer.isEmpty { state.bufferFirstSeq = first }
             for body in bodies {

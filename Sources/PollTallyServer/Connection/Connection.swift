@@ -174,16 +174,16 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
             return (board.all().map(ReplyFormat.pollLine) + ["END"]).joined(separator: "\n")
         case .watch(let polls):
             var unique: [String] = []
-            var tallies: [Tally] = []
             for poll in polls where !unique.contains(poll) {
-                guard let tally = board.tally(poll) else { return noSuchPoll(poll) }
+                guard board.tally(poll) != nil else { return noSuchPoll(poll) }
                 unique.append(poll)
-                tallies.append(tally)
             }
+            // Subscribe before reading, so a change landing in between is pushed rather than missed.
             context.hub.watch(self, polls: unique)
             watching.formUnion(unique)
             for poll in unique { pendingUpdates[poll] = nil }
-            return (["OK watching \(unique.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
+            let updates = unique.compactMap { board.tally($0).map(ReplyFormat.updateLine) }
+            return (["OK watching \(unique.count)"] + updates).joined(separator: "\n")
         case .unwatch(let polls):
             let stopped = polls.isEmpty ? Array(watching) : polls
             context.hub.unwatch(self, polls: stopped)

@@ -85,6 +85,11 @@ actor PollShard {
 
     /// Renders a read of one poll from the accepted state; it is released once that state is durable.
     private func read(_ request: Request, poll: String) -> (String, UInt64) {
+        if failure != nil {
+            // Accepted state may hold events that will never be durable: answer from the durable board.
+            guard let tally = board.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
+            return (Self.render(request, tally), 0)
+        }
         guard let tally = projection.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
         return (Self.render(request, tally), tally.lastSeq)
     }

@@ -37,12 +37,12 @@ public final class Server: Sendable {
         do throws(LogError) {
             let directory = LogDirectory(path: config.dataPath)
             opened = try EventLog.open(directory, options: .init(fsync: config.fsync, segmentSize: config.segmentSize, io: config.logIO)) {
-                event throws(LogError) in
+                event, location throws(LogError) in
                 let index = ShardRouter.shardIndex(of: event.body.poll, count: config.shards)
                 do throws(TallyRule) {
                     try projections[index].apply(event)
                 } catch {
-                    throw .invalidEvent(path: directory.path, offset: -1, seq: event.seq, reason: "\(error)")
+                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
                 }
             }
         } catch {

@@ -1,0 +1,194 @@
+import PollTallyTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// `polltally serve` killed with SIGKILL or stopped with SIGTERM, then restarted on the same folder.
+@Suite("Crash recovery of the built binary")
+struct CrashRecoveryTests {
+    struct Ack: Sendable {
+        var poll: String
+        var voter: String
+        var option: String
+        var seq: UInt64
+    }
+
+    static let polls = ["k0", "k1"]
+    static let options = ["a", "b", "c"]
+
+    /// Rounds of: several connections pipeline votes under `--fsync always`, SIGKILL at a different
+    /// moment each round, restart. Every acknowledged vote must be in the log (`dump`), counted in
+    /// the restarted server's tally, and `replay` must print exactly the server's TALLY lines.
+    @Test func sigkillLosesNoAcknowledgedVote() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let data = folder + "/data"
+        // Acks needed before the kill; 0 kills as soon as the writers have started.
+        let killAfter = [1, 40, 300, 0, 1200, 2500]
+        var allAcks: [Ack] = []
+        var lastSeqSeen: UInt64 = 0
+
+        for (round, threshold) in killAfter.enumerated() {
+            let server = try ServerProcess(dataPath: data)
+            defer { server.stop() }
+            try Self.verify(server, acks: allAcks, round: round)
+            let setup = try server.client()
+            if round == 0 {
+                for poll in Self.polls { #expect(okSeq(try setup.request("CREATE \(poll) a,b,c")) != nil) }
+            }
+            // The restarted server continues the seqs after everything that survived.
+            let probe = try setup.request("VOTE k0 probe-r\(round) \(Self.options[round % 3])")
+            let probeSeq = try #require(okSeq(probe))
+            #expect(probeSeq > lastSeqSeen)
+            allAcks.append(Ack(poll: "k0", voter: "probe-r\(round)", option: Self.options[round % 3], seq: probeSeq))
+
+            let acks = Locked([Ack]())
+            let connections = 4
+            let pid = server.pid
+            let port = server.port
+            try runConcurrently(connections + 1) { index in
+                if index == connections {
+                    // The killer.
+                    if threshold > 0 { _ = waitUntil(timeout: 20) { acks.withLock { $0.count } >= threshold } } else { usleep(2_000) }
+                    kill(pid, SIGKILL)
+                    return
+                }
+                guard let client = try? TestClient(port: port) else { return }
+                var rng = SplitMix64(seed: UInt64(round * 100 + index))
+                for _ in 0..<80 {
+                    let votes: [(poll: String, voter: String, option: String)] = (0..<50).map { _ in
+                        let poll = Self.polls[Int.random(in: 0..<2, using: &rng)]
+                        // Each connection owns its voters, so its acks for one voter are in order.
+                        let voter = "c\(index)-v\(Int.random(in: 0..<300, using: &rng))"
+                        return (poll, voter, Self.options[Int.random(in: 0..<3, using: &rng)])
+                    }
+                    do {
+                        try client.send(lines: votes.map { "VOTE \($0.poll) \($0.voter) \($0.option)" })
+                        for vote in votes {
+                            guard let reply = try client.readLine(timeout: 10) else { return }
+                            guard let seq = okSeq(reply) else { throw ProcessTestError("VOTE \(vote) → \(reply)") }
+                            acks.withLock { $0.append(Ack(poll: vote.poll, voter: vote.voter, option: vote.option, seq: seq)) }
+                        }
+                    } catch let error as TestClientError {
+                        _ = error   // The server died under us: expected.
+                        return
+                    }
+                }
+            }
+            let exit = server.child.waitForExit(timeout: 10)
+            #expect(exit == .signal(SIGKILL), "round \(round): \(String(describing: exit))")
+            let roundAcks = acks.withLock { $0 }
+            allAcks += roundAcks
+            lastSeqSeen = max(lastSeqSeen, roundAcks.map(\.seq).max() ?? probeSeq)
+            print("round \(round): killed after \(roundAcks.count) acknowledged votes (threshold \(threshold))")
+        }
+        // A last start checks the last kill, then a clean stop.
+        let server = try ServerProcess(dataPath: data)
+        defer { server.stop() }
+        try Self.verify(server, acks: allAcks, round: killAfter.count)
+        #expect(server.terminate() == .code(0))
+        let verify = try runPolltally(["verify", "--data", data])
+        #expect(verify.exit == .code(0), "\(verify.stderr)")
+    }
+
+    /// Checks a freshly started server against the acknowledgements so far.
+    static func verify(_ server: ServerProcess, acks: [Ack], round: Int) throws {
+        guard !acks.isEmpty else { return }
+        let client = try server.client()
+        let tallies = try serverTallies(client)
+        #expect(tallies.count == polls.count, "round \(round): \(tallies)")
+        // replay prints exactly the restarted server's TALLY lines.
+        let replayed = try replayLines(server.dataPath)
+        #expect(replayed == tallies, "round \(round): replay \(replayed) vs server \(tallies)")
+
+        // Each acknowledged seq holds exactly the acknowledged vote.
+        let events = try dumpEvents(server.dataPath)
+        #expect(events.map(\.seq) == Array(1...UInt64(events.count)), "round \(round): dump seqs are not 1...n")
+        let bySeq = Dictionary(events.map { ($0.seq, $0.command) }, uniquingKeysWith: { first, _ in first })
+        let wrong = acks.filter { bySeq[$0.seq] != "VOTE \($0.poll) \($0.voter) \($0.option)" }
+        #expect(wrong.isEmpty, "round \(round): \(wrong.count) acknowledged votes missing or different in dump, e.g. \(wrong.prefix(3).map { "\($0.seq) \($0.voter) \($0.option) → \(bySeq[$0.seq] ?? "absent")" })")
+
+        // Counted: each voter's current vote is its last acknowledged one or a later (unacknowledged) one.
+        var current: [String: (seq: UInt64, option: String)] = [:]
+        for event in events {
+            let fields = event.command.split(separator: " ").map(String.init)
+            if fields.first == "VOTE", fields.count == 4 { current[fields[1] + "/" + fields[2]] = (event.seq, fields[3]) }
+        }
+        var lastAck: [String: Ack] = [:]
+        for ack in acks { lastAck[ack.poll + "/" + ack.voter] = ack }
+        let lost = lastAck.values.filter { ack in
+            guard let now = current[ack.poll + "/" + ack.voter] else { return true }
+            return now.seq < ack.seq || (now.seq == ack.seq && now.option != ack.option)
+        }
+        #expect(lost.isEmpty, "round \(round): acknowledged votes not counted: \(lost.prefix(3))")
+        for poll in polls {
+            let votes = current.filter { $0.key.hasPrefix(poll + "/") }
+            let line = "TALLY \(poll) "
+            let tally = try #require(tallies.first { $0.hasPrefix(line) })
+            let counts = options.map { option in votes.values.filter { $0.option == option }.count }
+            #expect(tally.hasSuffix(" open a=\(counts[0]) b=\(counts[1]) c=\(counts[2]) total=\(votes.count)"), "round \(round): \(tally)")
+        }
+    }
+
+    /// SIGTERM: connected clients hear BYE, the exit status is 0, the next start recovers every event.
+    @Test func sigtermExitsZeroAndTheNextStartRecoversEverything() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let data = folder + "/data"
+        var server = try ServerProcess(dataPath: data)
+        defer { server.stop() }
+        let client = try server.client()
+        #expect(try client.request("CREATE t yes,no Shall we?") == "OK 1")
+        try client.send(lines: (0..<500).map { "VOTE t v\($0) \($0 % 3 == 0 ? "no" : "yes")" })
+        #expect(try client.readLines(500) == (2...501).map { "OK \($0)" })
+        #expect(try client.request("UNVOTE t v0") == "OK 502")
+        let tally = try client.request("TALLY t")
+        #expect(tally == "TALLY t 502 open yes=333 no=166 total=499")
+        let watcher = try server.client()
+        try watcher.send("WATCH t\n")
+        #expect(try watcher.readLines(2).first == "OK watching 1")
+
+        #expect(server.terminate() == .code(0))
+        #expect(try client.readUntilEOF() == ["BYE server shutting down"])
+        #expect(try watcher.readUntilEOF() == ["BYE server shutting down"])
+        #expect(server.child.stderr.contains("shutting down"))
+        #expect(try runPolltally(["verify", "--data", data]).exit == .code(0))
+
+        server = try ServerProcess(dataPath: data)
+        #expect(server.child.stdout.contains("recovered 502 events (last seq 502,"), "\(server.child.stdout)")
+        #expect(!server.child.stderr.contains("torn tail"))
+        let again = try server.client()
+        #expect(try again.request("TALLY t") == tally)
+        #expect(try again.request("VOTE t v0 no") == "OK 503")
+        // SIGINT stops it cleanly too.
+        server.child.send(SIGINT)
+        #expect(server.child.waitForExit(timeout: 15) == .code(0))
+        #expect(try replayLines(data) == ["TALLY t 503 open yes=333 no=167 total=500"])
+    }
+
+    @Test func aSecondServerOnTheSameFolderIsRefused() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let server = try ServerProcess(dataPath: folder + "/data")
+        defer { server.stop() }
+        let second = try runPolltally(["serve", "--port", "0", "--data", folder + "/data"], timeout: 15)
+        #expect(second.exit == .code(1))
+        #expect(second.stderr.contains("in use"), "\(second.stderr)")
+        #expect(try server.client().request("PING") == "PONG")
+    }
+}
+
+/// SplitMix64: a deterministic PRNG so rounds replay identically.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
