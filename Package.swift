@@ -20,11 +20,10 @@ let package = Package(
         .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
         // Sockets, connections, projection actors, watchers.
         .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog"], swiftSettings: strict),
-        // Load generator and checker: seeded workload, pipelined POSIX-socket clients, latency percentiles,
-        // PollTally and Redis dialects.
-        .target(name: "PollTallyBench", swiftSettings: strict),
+        // Clients of the server: the load generator (`polltally bench`) and the live view (`polltally watch`).
+        .target(name: "PollTallyClient", swiftSettings: strict),
         // The command-line tool: flags and wiring only.
-        .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyBench"], swiftSettings: strict),
+        .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyClient"], swiftSettings: strict),
 
         // A blocking TCP line client shared by the server and process tests.
         .target(name: "PollTallyTestSupport", path: "Tests/PollTallyTestSupport", swiftSettings: strict),

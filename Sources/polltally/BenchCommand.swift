@@ -1,4 +1,4 @@
-import PollTallyBench
+import PollTallyClient
 
 /// `polltally bench`: drives a PollTally or Redis server with a seeded vote load, reports throughput,
 /// latency percentiles and memory, and checks the final tallies. `--disk-sync N` measures the disk instead.
@@ -36,7 +36,7 @@ enum BenchCommand: Command {
             return diskSync(iterations: try arguments.integer("disk-sync", default: 2000, in: 1...10_000_000), directory: arguments.string("dir") ?? ".")
         }
         let config = try BenchCommand.config(arguments)
-        do throws(BenchError) {
+        do throws(ClientError) {
             let report = try BenchRunner.run(config) { Output.err("bench: " + $0) }
             report.lines.forEach(Output.out)
             return report.succeeded ? 0 : 1
@@ -79,7 +79,7 @@ enum BenchCommand: Command {
     }
 
     private static func diskSync(iterations: Int, directory: String) -> Int32 {
-        do throws(BenchError) {
+        do throws(ClientError) {
             Output.out(try DiskSyncProbe.measure(iterations: iterations, directory: directory).line)
             return 0
         } catch {

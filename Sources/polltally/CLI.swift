@@ -4,7 +4,7 @@
 
 /// Dispatches `polltally <subcommand> [flags]`.
 enum CLI {
-    static let commands: [any Command.Type] = [ServeCommand.self, ReplayCommand.self, VerifyCommand.self, DumpCommand.self, BenchCommand.self]
+    static let commands: [any Command.Type] = [ServeCommand.self, WatchCommand.self, ReplayCommand.self, VerifyCommand.self, DumpCommand.self, BenchCommand.self]
 
     static var usage: String {
         var text = "usage: polltally <command> [flags]\n\ncommands:\n"

@@ -9,11 +9,12 @@ import PollTallyServer
 enum ServeCommand: Command {
     static let name = "serve"
     static let summary = "run the server"
-    static let flags: Set<String> = ["host", "port", "data", "fsync", "segment-size", "max-line", "max-output", "watch-interval", "shards"]
+    static let flags: Set<String> = ["host", "port", "data", "fsync", "segment-size", "max-line", "max-output", "watch-interval", "shards", "stall-timeout", "idle-timeout"]
     static let usage = """
         usage: polltally serve [--host 127.0.0.1] [--port 7070] [--data ./polltally-data]
                                [--fsync always|interval:MS|never] [--segment-size BYTES]
                                [--max-line 4096] [--max-output 1048576] [--watch-interval 50] [--shards N]
+                               [--stall-timeout 60] [--idle-timeout 300]
 
           --host            address to listen on (default 127.0.0.1)
           --port            TCP port, 0 for any free one (default 7070)
@@ -26,6 +27,8 @@ enum ServeCommand: Command {
           --max-output      pending reply bytes before a client is no longer read (default 1048576)
           --watch-interval  milliseconds between coalesced UPDATE lines (default 50)
           --shards          projection actors (default: number of cores)
+          --stall-timeout   seconds a client may accept no bytes while replies wait (default 60)
+          --idle-timeout    seconds a client that neither watches nor tails may stay silent (default 300)
         """
 
     static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
@@ -43,6 +46,8 @@ enum ServeCommand: Command {
         config.maxLine = try arguments.integer("max-line", default: config.maxLine, in: 64...(1 << 20))
         config.maxOutput = try arguments.integer("max-output", default: config.maxOutput, in: 4096...(1 << 30))
         config.watchInterval = .milliseconds(try arguments.integer("watch-interval", default: 50, in: 1...60_000))
+        config.stallTimeout = .seconds(try arguments.integer("stall-timeout", default: 60, in: 1...86_400))
+        config.idleTimeout = .seconds(try arguments.integer("idle-timeout", default: 300, in: 1...86_400))
 
         signal(SIGPIPE, SIG_IGN)
         let server: Server

@@ -12,7 +12,7 @@ struct ErrorCodeTests {
     func codes() {
         #expect(ErrorCode.allCases.map(\.rawValue) == [
             "unknown-command", "bad-request", "line-too-long", "unavailable", "poll-exists",
-            "no-such-poll", "no-such-option", "poll-closed", "no-vote",
+            "no-such-poll", "no-such-option", "poll-closed", "no-vote", "slow-consumer", "idle-timeout",
         ])
     }
 

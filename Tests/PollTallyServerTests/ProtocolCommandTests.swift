@@ -277,6 +277,7 @@ struct ProtocolCommandTests {
             let reply = try client.request("CREATE p a,b")
             if reply.hasPrefix("ERR ") { seen.insert(String(reply.split(separator: " ")[1])) }
         }
-        #expect(seen == Set(ErrorCode.allCases.map(\.rawValue)))
+        // slow-consumer and idle-timeout need a clock: the timeout tests reach them.
+        #expect(seen == Set(ErrorCode.allCases.map(\.rawValue)).subtracting(["slow-consumer", "idle-timeout"]))
     }
 }

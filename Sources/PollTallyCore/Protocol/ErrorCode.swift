@@ -9,6 +9,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case noSuchOption = "no-such-option"
     case pollClosed = "poll-closed"
     case noVote = "no-vote"
+    case slowConsumer = "slow-consumer"
+    case idleTimeout = "idle-timeout"
 }
 
 /// One error reply: a code and a human message, rendered as `ERR <code> <message>`.

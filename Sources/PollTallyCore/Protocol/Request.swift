@@ -7,7 +7,12 @@ public enum Request: Equatable, Sendable {
     case results(poll: String)
     case polls
     case watch(polls: [String])
+    /// `WATCH *`: every poll, including those created later.
+    case watchAll
+    /// `UNWATCH` with no polls or `*` stops everything; otherwise the named polls.
     case unwatch(polls: [String])
+    /// `TAIL [FROM <seq>] [POLL <poll>]`: stream events from `from` (nil: only new ones).
+    case tail(from: UInt64?, poll: String?)
     case stats
     case help
     case quit
@@ -18,7 +23,7 @@ public enum Request: Equatable, Sendable {
         switch self {
         case .command(let body): return body.poll
         case .tally(let poll), .results(let poll): return poll
-        case .ping, .polls, .watch, .unwatch, .stats, .help, .quit: return nil
+        case .ping, .polls, .watch, .watchAll, .unwatch, .tail, .stats, .help, .quit: return nil
         }
     }
 }

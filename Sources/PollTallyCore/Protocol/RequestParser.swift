@@ -22,8 +22,9 @@ public struct RequestParser: Sendable {
         ("TALLY", "TALLY <poll>", "one line: seq, open/closed, count per option, total"),
         ("RESULTS", "RESULTS <poll>", "the results for people: question, counts, percentages, bars"),
         ("POLLS", "POLLS", "list every poll"),
-        ("WATCH", "WATCH <poll> [<poll>...]", "push an UPDATE line whenever a poll's tally changes"),
+        ("WATCH", "WATCH <poll> [<poll>...] | WATCH *", "push UPDATE lines as tallies change (* = every poll, new ones too)"),
         ("UNWATCH", "UNWATCH [<poll>...]", "stop watching some polls, or all"),
+        ("TAIL", "TAIL [FROM <seq>] [POLL <poll>]", "stream EVENT lines from seq (default: new ones), from disk then live"),
         ("STATS", "STATS", "server counters"),
         ("HELP", "HELP", "this list"),
         ("QUIT", "QUIT", "say BYE and close the connection"),
@@ -51,9 +52,13 @@ public struct RequestParser: Sendable {
         case "RESULTS":
             return ids(&tokens, line, count: 1, verb).map { .results(poll: $0[0]) }
         case "WATCH":
+            if Self.isOnlyStar(&tokens, line) { return .success(.watchAll) }
             return idList(&tokens, line, verb, atLeastOne: true).map { .watch(polls: $0) }
         case "UNWATCH":
+            if Self.isOnlyStar(&tokens, line) { return .success(.unwatch(polls: [])) }
             return idList(&tokens, line, verb, atLeastOne: false).map { .unwatch(polls: $0) }
+        case "TAIL":
+            return tail(&tokens, line)
         case "CREATE":
             return create(&tokens, line)
         default:
@@ -97,6 +102,40 @@ public struct RequestParser: Sendable {
             return .failure(ProtocolError(.badRequest, "the question is not valid UTF-8"))
         }
         return .success(.command(.pollCreated(poll: poll, options: options, question: question)))
+    }
+
+    private func tail(_ tokens: inout Tokenizer, _ line: UnsafeRawBufferPointer) -> Result<Request, ProtocolError> {
+        var from: UInt64?
+        var poll: String?
+        while let keywordRange = tokens.next() {
+            let keyword = Self.uppercased(UnsafeRawBufferPointer(rebasing: line[keywordRange]))
+            guard let valueRange = tokens.next() else { return .failure(usageError("TAIL")) }
+            let value = UnsafeRawBufferPointer(rebasing: line[valueRange])
+            switch keyword {
+            case "FROM" where from == nil:
+                guard value.count <= 20, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let seq = UInt64(String(decoding: value, as: UTF8.self)) else {
+                    return .failure(ProtocolError(.badRequest, "FROM takes a sequence number"))
+                }
+                from = seq
+            case "POLL" where poll == nil:
+                guard let id = Self.id(line, valueRange) else { return .failure(Self.badID("poll")) }
+                poll = id
+            default:
+                return .failure(usageError("TAIL"))
+            }
+        }
+        return .success(.tail(from: from, poll: poll))
+    }
+
+    /// Whether the remaining arguments are exactly `*` (consuming it if so).
+    private static func isOnlyStar(_ tokens: inout Tokenizer, _ line: UnsafeRawBufferPointer) -> Bool {
+        var probe = tokens
+        guard let range = probe.next(), range.count == 1, line[range.lowerBound] == UInt8(ascii: "*"), probe.next() == nil else {
+            return false
+        }
+        tokens = probe
+        return true
     }
 
     private func noArguments(_ tokens: inout Tokenizer, _ request: Request, _ verb: String) -> Result<Request, ProtocolError> {

@@ -1,14 +1,14 @@
 /// Everything known about one poll: its tally plus each voter's current ballot.
-public struct PollState: Sendable {
+public struct PollState: Sendable, Equatable {
     /// A voter's current vote: the option's index and the seq of the event that cast it.
     public struct Ballot: Sendable, Equatable {
         public var option: UInt16
         public var seq: UInt64
     }
 
-    public private(set) var tally: Tally
+    public internal(set) var tally: Tally
     /// Voter id → current ballot. Voters without a current vote are absent.
-    public private(set) var ballots: [String: Ballot] = [:]
+    public internal(set) var ballots: [String: Ballot] = [:]
 
     public init(tally: Tally) {
         self.tally = tally

@@ -21,7 +21,7 @@ public struct Projection: Sendable {
         case rejected(TallyRule)
     }
 
-    public private(set) var polls: [String: PollState] = [:]
+    public internal(set) var polls: [String: PollState] = [:]
     public var limits: Limits
 
     public init(limits: Limits = Limits()) {

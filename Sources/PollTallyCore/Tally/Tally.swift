@@ -8,10 +8,10 @@ public struct Tally: Sendable, Equatable {
     /// The question, or "" when the poll was created without one.
     public let question: String
     /// Current votes per option, in the order of `options`.
-    public private(set) var counts: [Int]
-    public private(set) var isOpen: Bool
+    public internal(set) var counts: [Int]
+    public internal(set) var isOpen: Bool
     /// Seq of the last event applied to this poll.
-    public private(set) var lastSeq: UInt64
+    public internal(set) var lastSeq: UInt64
 
     public init(poll: String, options: [String], question: String, seq: UInt64) {
         self.poll = poll

@@ -116,3 +116,20 @@ extension FileDescriptor {
         try result.get()
     }
 }
+
+extension FileDescriptor {
+    /// Reads into `buffer[from...]` from file offset `offset`; returns the bytes read (0 at end of
+    /// file). The corresponding C function is `pread`.
+    public func read(into buffer: inout [UInt8], from start: Int, at offset: Int64) throws(Errno) -> Int {
+        let fd = rawValue
+        let result: Result<Int, Errno> = buffer.withUnsafeMutableBytes { raw in
+            do throws(Errno) {
+                let n = try retryingOnInterrupt { pread(fd, raw.baseAddress.map { $0 + start }, raw.count - start, off_t(offset)) }
+                return .success(n)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

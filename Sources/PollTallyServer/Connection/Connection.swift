@@ -1,19 +1,20 @@
 import Dispatch
 import PollTallyCore
 import PollTallyLog
+import Synchronization
 
 /// One client: reads request lines, routes them, and writes one reply per request in order, plus
-/// pushed `UPDATE` lines when watching.
+/// pushed `UPDATE` and `EVENT` lines when watching or tailing.
 ///
-/// Confined to `queue` (hence `@unchecked Sendable`): every method but `deliver`, `push` and
-/// `start` runs there, and those three only hop onto it. The flow per readable event:
-/// read → frame lines → parse → commands grouped by shard, one `enqueue` per shard for the whole
+/// Confined to `queue` (hence `@unchecked Sendable`): every method runs there except `start`,
+/// `deliver`, `push`, `logMoved` and `sweep`, which only hop onto it. The flow per readable event:
+/// read → frame lines → parse → requests grouped by shard, one `enqueue` per shard for the whole
 /// batch → replies come back through `deliver` once durable → written in request order.
-final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
+final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked Sendable {
     let id: Int
     let queue: DispatchQueue
+    let context: ServerContext
     private let socket: Socket
-    private let context: ServerContext
     private let readSource: any DispatchSourceRead
     private let writeSource: any DispatchSourceWrite
     private var readSuspended = true
@@ -21,16 +22,27 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
     private var cancelledSources = 0
 
     private var framer: LineFramer
-    private var slots = ReplySlots()
-    private var output: [UInt8] = []
-    private var outputSent = 0
+    var slots = ReplySlots()
+    /// Bytes queued for the socket; `output[outputSent...]` is not yet sent.
+    private(set) var output: [UInt8] = []
+    private(set) var outputSent = 0
     /// Newest update line per watched poll not yet written (while replies or backpressure hold them).
-    private var pendingUpdates: [String: String] = [:]
-    private var watching: Set<String> = []
-    private var peerFinishedSending = false
-    private var quitting = false
-    private var closed = false
+    var pendingUpdates: [String: String] = [:]
+    var watching: Set<String> = []
+    var watchingEveryPoll = false
+    /// The `TAIL` this connection follows, if any.
+    var tail: TailStream?
+    /// Set while a `logMoved` wake-up is queued, so a busy log does not flood the queue.
+    let tailWakeQueued = Atomic<Bool>(false)
+    private(set) var peerFinishedSending = false
+    var quitting = false
+    private(set) var closed = false
+    /// When the client last sent bytes, and when the socket last accepted some (monotonic ns).
+    private(set) var lastRead = Connection.now()
+    private(set) var lastSendProgress = Connection.now()
     private let readBuffer: UnsafeMutableRawBufferPointer
+    /// Commands and single-poll reads of the current read event, per shard index.
+    private var scratchBatches: [[(slot: Int, request: Request)]] = []
 
     static let readChunk = 64 * 1024
 
@@ -64,7 +76,10 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         do throws(Errno) {
             switch try socket.read(into: readBuffer) {
             case .bytes(let n):
-                process(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
+                lastRead = Connection.now()
+                framer.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])) { handle($0, into: &scratchBatches) }
+                submitBatches()
+                flush()
             case .wouldBlock:
                 return
             case .endOfFile:
@@ -77,15 +92,6 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         } catch {
             abort()
         }
-    }
-
-    /// Commands read in this event, per shard index.
-    private var scratchBatches: [[(slot: Int, request: Request)]] = []
-
-    private func process(_ bytes: UnsafeRawBufferPointer) {
-        framer.feed(bytes) { handle($0, into: &scratchBatches) }
-        submitBatches()
-        flush()
     }
 
     private func handle(_ item: LineFramer.Framed, into batches: inout [[(slot: Int, request: Request)]]) {
@@ -130,7 +136,7 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         scratchBatches.removeAll(keepingCapacity: true)
     }
 
-    // MARK: - Replies and updates
+    // MARK: - Replies and pushed lines
 
     func deliver(_ replies: [(slot: Int, text: String)]) {
         queue.async { [self] in
@@ -143,15 +149,15 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
     func push(_ updates: [(poll: String, line: String)]) {
         queue.async { [self] in
             guard !closed else { return }
-            for update in updates where watching.contains(update.poll) {
+            for update in updates where watchingEveryPoll || watching.contains(update.poll) {
                 pendingUpdates[update.poll] = update.line
             }
             flush()
         }
     }
 
-    /// Moves every reply that is due into the output, then writes.
-    private func flush() {
+    /// Moves every reply that is due into the output, then pushed lines, then writes.
+    func flush() {
         while let slot = slots.popHead() {
             switch slot {
             case .ready(let text): appendLine(text)
@@ -164,51 +170,18 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
             pendingUpdates.removeAll(keepingCapacity: true)
         }
         writeOutput()
-    }
-
-    /// Answers a request that waited for every earlier reply to leave.
-    private func answer(_ request: Request) -> String {
-        let board = context.board
-        switch request {
-        case .polls:
-            return (board.all().map(ReplyFormat.pollLine) + ["END"]).joined(separator: "\n")
-        case .watch(let polls):
-            var unique: [String] = []
-            for poll in polls where !unique.contains(poll) {
-                guard board.tally(poll) != nil else { return noSuchPoll(poll) }
-                unique.append(poll)
-            }
-            // Subscribe before reading, so a change landing in between is pushed rather than missed.
-            context.hub.watch(self, polls: unique)
-            watching.formUnion(unique)
-            for poll in unique { pendingUpdates[poll] = nil }
-            let updates = unique.compactMap { board.tally($0).map(ReplyFormat.updateLine) }
-            return (["OK watching \(unique.count)"] + updates).joined(separator: "\n")
-        case .unwatch(let polls):
-            let stopped = polls.isEmpty ? Array(watching) : polls
-            context.hub.unwatch(self, polls: stopped)
-            watching.subtract(stopped)
-            for poll in stopped { pendingUpdates[poll] = nil }
-            return "OK"
-        case .stats:
-            return context.statsBlock().joined(separator: "\n")
-        case .quit:
-            return "BYE"
-        case .ping, .help, .command, .tally, .results:
-            return ProtocolError(.badRequest, "unexpected request").line
-        }
-    }
-
-    private func noSuchPoll(_ poll: String) -> String {
-        context.stats.errors.add(1, ordering: .relaxed)
-        return TallyRule.noSuchPoll(poll).protocolError.line
+        if tail != nil { pumpTail() }
     }
 
     // MARK: - Writing
 
-    private var unsentBytes: Int { output.count - outputSent }
+    var unsentBytes: Int { output.count - outputSent }
 
-    private func appendLine(_ text: String) {
+    func appendBytes(_ bytes: [UInt8]) {
+        output.append(contentsOf: bytes)
+    }
+
+    func appendLine(_ text: String) {
         output.append(contentsOf: text.utf8)
         output.append(UInt8(ascii: "\n"))
     }
@@ -218,8 +191,9 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         flush()
     }
 
-    private func writeOutput() {
+    func writeOutput() {
         guard !closed else { return }
+        if unsentBytes == 0 { lastSendProgress = Self.now() }
         while outputSent < output.count {
             let result: Result<Socket.IOResult, Errno> = output.withUnsafeBytes { raw in
                 do throws(Errno) {
@@ -231,7 +205,12 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
             switch result {
             case .success(.bytes(let n)):
                 outputSent += n
+                lastSendProgress = Connection.now()
             case .success(.wouldBlock), .success(.endOfFile):
+                if outputSent >= 64 * 1024 && outputSent * 2 >= output.count {
+                    output.removeFirst(outputSent)
+                    outputSent = 0
+                }
                 setWriting(true)
                 updateReading()
                 return
@@ -258,10 +237,11 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
 
     private func finishIfDone() {
         guard !closed, slots.isEmpty, unsentBytes == 0 else { return }
-        if quitting || (peerFinishedSending && watching.isEmpty) { close() }
+        if quitting || (peerFinishedSending && watching.isEmpty && !watchingEveryPoll && tail == nil) { close() }
     }
 
-    private func abort() {
+    /// Drops what is unsent and closes.
+    func abort() {
         output.removeAll()
         outputSent = 0
         close()
@@ -271,6 +251,8 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         context.hub.unwatch(self, polls: nil)
+        context.tails.remove(self)
+        tail = nil
         watching.removeAll()
         pendingUpdates.removeAll()
         readSource.cancel()
@@ -301,6 +283,20 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
         if on { writeSource.resume() } else { writeSource.suspend() }
     }
 
+    /// Writes `line` straight to the socket if it takes it, bypassing what is queued, then closes.
+    /// For a client that reads nothing, this is the only way a last word can still reach it.
+    /// Any partly sent line is completed first, so the last word starts on a line of its own.
+    func closeWithLastWord(_ line: String) {
+        var bytes: [UInt8] = []
+        if outputSent > 0, output[outputSent - 1] != UInt8(ascii: "\n"),
+           let end = output[outputSent...].firstIndex(of: UInt8(ascii: "\n")) {
+            bytes.append(contentsOf: output[outputSent...end])
+        }
+        bytes.append(contentsOf: (line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { try? socket.send($0) }
+        abort()
+    }
+
     /// Server shutdown: say so, write what is due, and close.
     func shutdown(farewell: String) {
         queue.async { [self] in
@@ -309,8 +305,11 @@ final class Connection: ReplySink, WatchSubscriber, @unchecked Sendable {
             appendLine(farewell)
             quitting = true
             slots = ReplySlots()
+            tail = nil
             writeOutput()
             close()
         }
     }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 }

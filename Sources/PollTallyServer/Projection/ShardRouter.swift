@@ -1,11 +1,9 @@
-import PollTallyCore
-import PollTallyLog
 
-/// Spreads polls over the projection actors and tells them when the log moves.
+/// Spreads polls over the projection actors.
 ///
 /// A poll's shard is fixed by an FNV-1a hash of its id, stable across runs, so one poll's
 /// commands always meet the same actor and are applied in the order they were accepted.
-final class ShardRouter: DurabilityObserver {
+final class ShardRouter: Sendable {
     let shards: [PollShard]
 
     init(shards: [PollShard]) {
@@ -24,13 +22,5 @@ final class ShardRouter: DurabilityObserver {
 
     func shard(for poll: String) -> PollShard {
         shards[Self.shardIndex(of: poll, count: shards.count)]
-    }
-
-    func logIsDurable(upTo seq: UInt64) {
-        for shard in shards { shard.enqueue { $0.logChanged() } }
-    }
-
-    func logFailed(_ failure: LogFailure, lastDurableSeq: UInt64) {
-        for shard in shards { shard.enqueue { $0.logChanged() } }
     }
 }

@@ -18,6 +18,7 @@ public final class Server: Sendable {
     public let recovery: EventLog.Recovery
     private let context: ServerContext
     private let listener: Listener
+    private let sweeper: ConnectionSweeper
     private let lock: FileDescriptor
 
     private init(config: ServerConfig, port: Int, recovery: EventLog.Recovery, context: ServerContext, listener: Listener, lock: FileDescriptor) {
@@ -26,6 +27,7 @@ public final class Server: Sendable {
         self.recovery = recovery
         self.context = context
         self.listener = listener
+        self.sweeper = ConnectionSweeper(context: context)
         self.lock = lock
     }
 
@@ -62,8 +64,9 @@ public final class Server: Sendable {
                       published: { [hub] tallies in hub.published(tallies) })
         }
         let router = ShardRouter(shards: shards)
-        log.start(observer: router)
-        let context = ServerContext(config: config, router: router, board: board, hub: hub, log: log)
+        let tails = TailHub()
+        log.start(observer: DurabilityFanOut(router: router, tails: tails))
+        let context = ServerContext(config: config, router: router, board: board, hub: hub, tails: tails, log: log)
         let connectionQueue = DispatchQueue.global(qos: .userInitiated)
         let listener = Listener(socket: socket) { client in
             Connection(socket: client, context: context, target: connectionQueue).start()
@@ -80,6 +83,7 @@ public final class Server: Sendable {
     /// released), tells connected clients `BYE`, and closes. The process may exit afterwards.
     public func shutdown() {
         listener.stop()
+        sweeper.stop()
         context.log.close()
         // Let the shards release the last replies, then the connections write them.
         for shard in context.router.shards { shard.drain() }

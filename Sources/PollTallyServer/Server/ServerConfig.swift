@@ -21,6 +21,10 @@ public struct ServerConfig: Sendable {
     public var maxOptions = 64
     /// The longest question, in bytes.
     public var maxQuestion = 1024
+    /// A connection that accepts no bytes at all for this long, with replies pending, is closed.
+    public var stallTimeout: Duration = .seconds(60)
+    /// A connection that sends nothing for this long, and neither watches nor tails, is closed.
+    public var idleTimeout: Duration = .seconds(300)
     /// How often watchers get coalesced `UPDATE` lines.
     public var watchInterval: Duration = .milliseconds(50)
     /// Projection actors; polls are spread over them. Defaults to the number of cores.

@@ -1,3 +1,4 @@
+import Dispatch
 import PollTallyCore
 import PollTallyLog
 import Synchronization
@@ -9,13 +10,17 @@ final class ServerContext: Sendable {
     let router: ShardRouter
     let board: TallyBoard
     let hub: WatchHub
+    let tails: TailHub
     let log: LogWriter
+    /// Where `TAIL` reads catch-up events: a utility queue, away from connections and shards.
+    let tailQueue = DispatchQueue(label: "polltally.tail", qos: .utility, attributes: .concurrent)
     let stats = ServerStats()
     let parser: RequestParser
     private let connections = Mutex<[Int: Connection]>([:])
     private let nextID = Atomic<Int>(1)
 
-    init(config: ServerConfig, router: ShardRouter, board: TallyBoard, hub: WatchHub, log: LogWriter) {
+    init(config: ServerConfig, router: ShardRouter, board: TallyBoard, hub: WatchHub, tails: TailHub, log: LogWriter) {
+        self.tails = tails
         self.config = config
         self.router = router
         self.board = board
@@ -53,8 +58,10 @@ final class ServerContext: Sendable {
         stat("connections", stats.connections.load(ordering: .relaxed))
         stat("connections_total", stats.connectionsTotal.load(ordering: .relaxed))
         stat("watchers", hub.watcherCount)
+        stat("tails", tails.count)
         stat("requests", stats.requests.load(ordering: .relaxed))
         stat("errors", stats.errors.load(ordering: .relaxed))
+        stat("slow_consumers_closed", stats.slowConsumers.load(ordering: .relaxed))
         stat("polls", board.count)
         stat("events", counters.durableSeq)
         stat("appended_seq", counters.appendedSeq)

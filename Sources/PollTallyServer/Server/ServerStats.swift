@@ -6,5 +6,6 @@ final class ServerStats: Sendable {
     let connectionsTotal = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
+    let slowConsumers = Atomic<Int>(0)
     let startedAt = ContinuousClock.now
 }

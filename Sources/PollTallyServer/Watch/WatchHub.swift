@@ -20,6 +20,8 @@ protocol WatchSubscriber: AnyObject, Sendable {
 final class WatchHub: @unchecked Sendable {
     private struct State {
         var watchers: [String: [Int: any WatchSubscriber]] = [:]
+        /// Subscribers of `WATCH *`: every poll, including polls created later.
+        var everyPoll: [Int: any WatchSubscriber] = [:]
         var dirty: [String: Tally] = [:]
     }
 
@@ -43,7 +45,7 @@ final class WatchHub: @unchecked Sendable {
     /// Called by the projection actors with tallies that just became durable.
     func published(_ tallies: [Tally]) {
         state.withLock { state in
-            for tally in tallies where state.watchers[tally.poll] != nil {
+            for tally in tallies where state.watchers[tally.poll] != nil || !state.everyPoll.isEmpty {
                 state.dirty[tally.poll] = tally
             }
         }
@@ -55,9 +57,15 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
-    /// Stops `subscriber` watching `polls`, or every poll when nil.
+    /// Subscribes `subscriber` to every poll, present and future.
+    func watchEveryPoll(_ subscriber: any WatchSubscriber) {
+        state.withLock { $0.everyPoll[subscriber.id] = subscriber }
+    }
+
+    /// Stops `subscriber` watching `polls`, or every poll (and `*`) when nil.
     func unwatch(_ subscriber: any WatchSubscriber, polls: [String]?) {
         state.withLock { state in
+            if polls == nil { state.everyPoll[subscriber.id] = nil }
             for poll in polls ?? Array(state.watchers.keys) {
                 state.watchers[poll]?[subscriber.id] = nil
                 if state.watchers[poll]?.isEmpty == true { state.watchers[poll] = nil }
@@ -68,7 +76,7 @@ final class WatchHub: @unchecked Sendable {
     /// Connections watching at least one poll.
     var watcherCount: Int {
         state.withLock { state in
-            var ids = Set<Int>()
+            var ids = Set(state.everyPoll.keys)
             for subscribers in state.watchers.values { ids.formUnion(subscribers.keys) }
             return ids.count
         }
@@ -79,7 +87,11 @@ final class WatchHub: @unchecked Sendable {
             guard !state.dirty.isEmpty else { return [] }
             let dirty = state.dirty
             state.dirty.removeAll(keepingCapacity: true)
-            return dirty.values.map { ($0, Array(state.watchers[$0.poll]?.values ?? [:].values)) }
+            return dirty.values.map { tally in
+                var subscribers = state.everyPoll
+                if let named = state.watchers[tally.poll] { subscribers.merge(named) { first, _ in first } }
+                return (tally, Array(subscribers.values))
+            }
         }
         guard !work.isEmpty else { return }
         var bySubscriber: [Int: (any WatchSubscriber, [(poll: String, line: String)])] = [:]

@@ -10,7 +10,7 @@ public struct DiskSyncProbe: Sendable {
     public let latency: LatencyHistogram
 
     /// Appends and syncs `iterations` times in a scratch file in `directory`, removed afterwards.
-    public static func measure(iterations: Int, directory: String) throws(BenchError) -> DiskSyncProbe {
+    public static func measure(iterations: Int, directory: String) throws(ClientError) -> DiskSyncProbe {
         let path = directory + "/polltally-disk-sync-\(getpid()).tmp"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .system("open \(path)") }

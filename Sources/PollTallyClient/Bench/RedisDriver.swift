@@ -6,20 +6,20 @@ struct RedisDriver: TargetDriver {
     private let scriptPath: String
     private let scriptSHA: String?
 
-    init(host: String, port: Int, timeoutSeconds: Int, command: BenchConfig.RedisCommand, scriptPath: String, scriptSHA: String?) throws(BenchError) {
+    init(host: String, port: Int, timeoutSeconds: Int, command: BenchConfig.RedisCommand, scriptPath: String, scriptSHA: String?) throws(ClientError) {
         client = try RESPClient(host: host, port: port, timeoutSeconds: timeoutSeconds)
         self.command = command
         self.scriptPath = scriptPath
         self.scriptSHA = scriptSHA
     }
 
-    func prepare(_ workload: Workload, setup: Bool) throws(BenchError) -> Dialect {
+    func prepare(_ workload: Workload, setup: Bool) throws(ClientError) -> Dialect {
         let polls = (0..<workload.polls).map(Workload.pollName)
         if setup {
             let keys = polls.flatMap { ["opts:\($0)", "voters:\($0)", "counts:\($0)"] }
             let existing = try client.pipeline([["EXISTS"] + keys])
             guard existing == [.integer(0)] else {
-                throw BenchError("Redis already holds bench keys (opts:/voters:/counts:<poll>): the bench needs an empty server (start a fresh one), or pass --setup no")
+                throw ClientError("Redis already holds bench keys (opts:/voters:/counts:<poll>): the bench needs an empty server (start a fresh one), or pass --setup no")
             }
         }
         guard command == .vote else { return .redisIncrement }
@@ -27,32 +27,32 @@ struct RedisDriver: TargetDriver {
         if setup {
             let replies = try client.pipeline(polls.map { ["SADD", "opts:\($0)"] + workload.optionNames })
             if let bad = replies.first(where: { if case .integer = $0 { false } else { true } }) {
-                throw BenchError("SADD of the poll options failed: \(bad.summary)")
+                throw ClientError("SADD of the poll options failed: \(bad.summary)")
             }
         }
         return .redisVote(sha: sha)
     }
 
     /// The SHA of the vote script: the one given (checked with SCRIPT EXISTS), else SCRIPT LOAD of the file.
-    private func loadScript() throws(BenchError) -> String {
+    private func loadScript() throws(ClientError) -> String {
         if let scriptSHA {
             let reply = try client.command("SCRIPT", "EXISTS", scriptSHA)
             guard reply == .array([.integer(1)]) else {
-                throw BenchError("Redis has no script \(scriptSHA); drop --redis-sha to load \(scriptPath)")
+                throw ClientError("Redis has no script \(scriptSHA); drop --redis-sha to load \(scriptPath)")
             }
             return scriptSHA
         }
         guard let source = TextFile.read(scriptPath) else {
-            throw BenchError("cannot read the vote script \(scriptPath) (give its path with --redis-script)")
+            throw ClientError("cannot read the vote script \(scriptPath) (give its path with --redis-script)")
         }
         let reply = try client.command("SCRIPT", "LOAD", source)
         guard let sha = reply.text, sha.utf8.count == 40 else {
-            throw BenchError("SCRIPT LOAD of \(scriptPath) failed: \(reply.summary)")
+            throw ClientError("SCRIPT LOAD of \(scriptPath) failed: \(reply.summary)")
         }
         return sha
     }
 
-    func verify(_ workload: Workload, dialect: Dialect) throws(BenchError) -> Verification {
+    func verify(_ workload: Workload, dialect: Dialect) throws(ClientError) -> Verification {
         guard dialect.verifiable else { return .notApplicable }
         var verification = Verification.started()
         let polls = (0..<workload.polls).map(Workload.pollName)

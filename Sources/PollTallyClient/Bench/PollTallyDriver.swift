@@ -3,25 +3,25 @@
 struct PollTallyDriver: TargetDriver {
     private let client: LineClient
 
-    init(host: String, port: Int, timeoutSeconds: Int) throws(BenchError) {
+    init(host: String, port: Int, timeoutSeconds: Int) throws(ClientError) {
         client = try LineClient(host: host, port: port, timeoutSeconds: timeoutSeconds)
     }
 
-    func prepare(_ workload: Workload, setup: Bool) throws(BenchError) -> Dialect {
+    func prepare(_ workload: Workload, setup: Bool) throws(ClientError) -> Dialect {
         guard setup else { return .polltally }
         let options = workload.optionNames.joined(separator: ",")
         let requests = (0..<workload.polls).map { "CREATE \(Workload.pollName($0)) \(options) bench poll \($0)" }
         let replies = try client.exchange(requests)
         for (index, reply) in replies.enumerated() where !reply.hasPrefix("OK") {
             if reply.hasPrefix("ERR poll-exists") {
-                throw BenchError("poll \(Workload.pollName(index)) already exists: the bench needs an empty server (start one on a fresh --data folder), or pass --setup no")
+                throw ClientError("poll \(Workload.pollName(index)) already exists: the bench needs an empty server (start one on a fresh --data folder), or pass --setup no")
             }
-            throw BenchError("CREATE \(Workload.pollName(index)) failed: \(reply)")
+            throw ClientError("CREATE \(Workload.pollName(index)) failed: \(reply)")
         }
         return .polltally
     }
 
-    func verify(_ workload: Workload, dialect: Dialect) throws(BenchError) -> Verification {
+    func verify(_ workload: Workload, dialect: Dialect) throws(ClientError) -> Verification {
         var verification = Verification.started()
         let replies = try client.exchange((0..<workload.polls).map { "TALLY \(Workload.pollName($0))" })
         for (poll, reply) in replies.enumerated() {
@@ -56,7 +56,7 @@ struct PollTallyDriver: TargetDriver {
         return nil
     }
 
-    private func stats() throws(BenchError) -> [String] {
+    private func stats() throws(ClientError) -> [String] {
         try client.send(["STATS"])
         var lines: [String] = []
         while true {

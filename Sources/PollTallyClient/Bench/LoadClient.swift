@@ -17,7 +17,7 @@ struct LoadClient: Sendable {
         output.reserveCapacity(depth * 96)
         var partial: [UInt8] = []  // the start of a reply line cut by a read boundary
         var sent = 0
-        do throws(BenchError) {
+        do throws(ClientError) {
             var now = MonotonicClock.nanoseconds()
             while result.replies < votes.count {
                 while sent < votes.count && sent - result.replies < depth {
@@ -31,7 +31,7 @@ struct LoadClient: Sendable {
                 }
                 let n = try socket.read(into: readBuffer)
                 guard n > 0 else {
-                    throw BenchError("the server closed the connection after \(result.replies) of \(votes.count) replies")
+                    throw ClientError("the server closed the connection after \(result.replies) of \(votes.count) replies")
                 }
                 now = MonotonicClock.nanoseconds()
                 try consume(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]), partial: &partial, sent: sent, sendTimes: sendTimes, now: now, into: &result)
@@ -43,11 +43,11 @@ struct LoadClient: Sendable {
     }
 
     /// Counts and times every complete reply line in `bytes`; keeps an unfinished one in `partial`.
-    private func consume(_ bytes: UnsafeRawBufferPointer, partial: inout [UInt8], sent: Int, sendTimes: [UInt64], now: UInt64, into result: inout ClientResult) throws(BenchError) {
+    private func consume(_ bytes: UnsafeRawBufferPointer, partial: inout [UInt8], sent: Int, sendTimes: [UInt64], now: UInt64, into result: inout ClientResult) throws(ClientError) {
         var lineStart = 0
         for index in 0..<bytes.count where bytes[index] == 0x0A {
             guard result.replies < sent else {
-                throw BenchError("the server sent more reply lines than requests (\(result.replies + 1) for \(sent))")
+                throw ClientError("the server sent more reply lines than requests (\(result.replies + 1) for \(sent))")
             }
             let first = partial.first ?? (lineStart < index ? bytes[lineStart] : 0x0A)
             result.latency.record(now &- sendTimes[result.replies % depth])

@@ -8,7 +8,7 @@ struct BenchThread {
     private let thread: pthread_t
 
     /// Starts `body` on a new thread.
-    static func start(_ body: @escaping @Sendable () -> Void) throws(BenchError) -> BenchThread {
+    static func start(_ body: @escaping @Sendable () -> Void) throws(ClientError) -> BenchThread {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
         let status = pthread_create(&thread, nil, { raw in
@@ -18,7 +18,7 @@ struct BenchThread {
         }, box)
         guard status == 0 else {
             Unmanaged<Body>.fromOpaque(box).release()
-            throw BenchError("could not start a thread (error \(status))")
+            throw ClientError("could not start a thread (error \(status))")
         }
         return BenchThread(thread: thread)
     }

@@ -9,14 +9,14 @@ struct TCPSocket: Sendable {
     let timeoutSeconds: Int
 
     /// Connects to `host:port` (IPv4 dotted quad or `localhost`). A read or write waiting longer than
-    /// `timeoutSeconds` fails, so a stalled server ends the bench instead of hanging it.
-    static func connect(host: String, port: Int, timeoutSeconds: Int) throws(BenchError) -> TCPSocket {
+    /// `timeoutSeconds` fails, so a stalled server ends the bench instead of hanging it (0: wait forever).
+    static func connect(host: String, port: Int, timeoutSeconds: Int) throws(ClientError) -> TCPSocket {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port)).bigEndian
         let name = host == "localhost" ? "127.0.0.1" : host
         guard inet_pton(AF_INET, name, &address.sin_addr) == 1 else {
-            throw BenchError("bad host '\(host)': give an IPv4 address such as 127.0.0.1, or localhost")
+            throw ClientError("bad host '\(host)': give an IPv4 address such as 127.0.0.1, or localhost")
         }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("socket") }
@@ -26,7 +26,7 @@ struct TCPSocket: Sendable {
             }
         }
         guard connected == 0 else {
-            let error = BenchError.system("connect to \(host):\(port)")
+            let error = ClientError.system("connect to \(host):\(port)")
             Glibc.close(fd)
             throw error
         }
@@ -39,7 +39,7 @@ struct TCPSocket: Sendable {
     }
 
     /// Writes every byte of `bytes`, retrying short writes and EINTR.
-    func writeAll(_ bytes: [UInt8]) throws(BenchError) {
+    func writeAll(_ bytes: [UInt8]) throws(ClientError) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
@@ -51,20 +51,20 @@ struct TCPSocket: Sendable {
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                throw BenchError("the server took no bytes for \(timeoutSeconds) s (stalled?)")
+                throw ClientError("the server took no bytes for \(timeoutSeconds) s (stalled?)")
             }
             throw .system("send")
         }
     }
 
     /// Reads what is available into `buffer`, waiting for at least one byte; 0 means the server closed.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(BenchError) -> Int {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ClientError) -> Int {
         while true {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n >= 0 { return n }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK {
-                throw BenchError("no reply from the server for \(timeoutSeconds) s (stalled?)")
+                throw ClientError("no reply from the server for \(timeoutSeconds) s (stalled?)")
             }
             throw .system("recv")
         }

@@ -3,7 +3,7 @@
 /// reads the server's memory.
 public enum BenchRunner {
     /// Runs `config`; `progress` receives a line at each phase.
-    public static func run(_ config: BenchConfig, progress: (String) -> Void) throws(BenchError) -> BenchReport {
+    public static func run(_ config: BenchConfig, progress: (String) -> Void) throws(ClientError) -> BenchReport {
         let workload = Workload(
             polls: config.polls, options: config.options, voters: config.voters,
             votes: config.votes, seed: config.seed, connections: config.connections)
@@ -20,7 +20,7 @@ public enum BenchRunner {
 
         var merged = ClientResult()
         for result in results {
-            if let failure = result.failure { throw BenchError("a load connection failed: \(failure)") }
+            if let failure = result.failure { throw ClientError("a load connection failed: \(failure)") }
             merged.replies += result.replies
             merged.errors += result.errors
             merged.errorSamples += result.errorSamples.prefix(ClientResult.maxSamples - merged.errorSamples.count)
@@ -39,7 +39,7 @@ public enum BenchRunner {
             verification: verification, expected: workload.expected)
     }
 
-    private static func makeDriver(_ config: BenchConfig) throws(BenchError) -> any TargetDriver {
+    private static func makeDriver(_ config: BenchConfig) throws(ClientError) -> any TargetDriver {
         switch config.target {
         case .polltally:
             return try PollTallyDriver(host: config.host, port: config.port, timeoutSeconds: config.timeoutSeconds)
@@ -51,9 +51,9 @@ public enum BenchRunner {
     }
 
     /// Opens every load connection before the clock starts.
-    private static func connect(_ config: BenchConfig) throws(BenchError) -> [TCPSocket] {
+    private static func connect(_ config: BenchConfig) throws(ClientError) -> [TCPSocket] {
         var sockets: [TCPSocket] = []
-        do throws(BenchError) {
+        do throws(ClientError) {
             for _ in 0..<config.connections {
                 sockets.append(try TCPSocket.connect(host: config.host, port: config.port, timeoutSeconds: config.timeoutSeconds))
             }
@@ -66,7 +66,7 @@ public enum BenchRunner {
 
     /// Runs one thread per connection and returns their results and the wall time from the first
     /// thread's start to the last one's end.
-    private static func drive(_ sockets: [TCPSocket], _ workload: Workload, _ encoder: RequestEncoder, _ dialect: Dialect, depth: Int) throws(BenchError) -> ([ClientResult], Double) {
+    private static func drive(_ sockets: [TCPSocket], _ workload: Workload, _ encoder: RequestEncoder, _ dialect: Dialect, depth: Int) throws(ClientError) -> ([ClientResult], Double) {
         let slots = ResultSlots<ClientResult>(count: sockets.count)
         var threads: [BenchThread] = []
         let start = MonotonicClock.nanoseconds()
@@ -74,7 +74,7 @@ public enum BenchRunner {
             let client = LoadClient(
                 socket: socket, votes: workload.perConnection[index], depth: depth,
                 encoder: encoder, successByte: dialect.successByte)
-            do throws(BenchError) {
+            do throws(ClientError) {
                 threads.append(try BenchThread.start { slots.set(index, client.run()) })
             } catch {
                 sockets.forEach { $0.shutdown() }  // ends the threads already running

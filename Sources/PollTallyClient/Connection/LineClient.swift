@@ -4,13 +4,13 @@ struct LineClient {
     private let socket: TCPSocket
     private let reader: BufferedReader
 
-    init(host: String, port: Int, timeoutSeconds: Int) throws(BenchError) {
+    init(host: String, port: Int, timeoutSeconds: Int) throws(ClientError) {
         socket = try TCPSocket.connect(host: host, port: port, timeoutSeconds: timeoutSeconds)
         reader = BufferedReader(socket: socket)
     }
 
     /// Sends `lines` in one write.
-    func send(_ lines: [String]) throws(BenchError) {
+    func send(_ lines: [String]) throws(ClientError) {
         var bytes: [UInt8] = []
         for line in lines {
             bytes.append(contentsOf: line.utf8)
@@ -20,12 +20,12 @@ struct LineClient {
     }
 
     /// The next reply line as text.
-    func readLine() throws(BenchError) -> String {
+    func readLine() throws(ClientError) -> String {
         String(decoding: try reader.line(), as: UTF8.self)
     }
 
     /// Sends `lines` and returns one reply line for each.
-    func exchange(_ lines: [String]) throws(BenchError) -> [String] {
+    func exchange(_ lines: [String]) throws(ClientError) -> [String] {
         try send(lines)
         var replies: [String] = []
         replies.reserveCapacity(lines.count)

@@ -17,7 +17,7 @@ final class BufferedReader {
     deinit { chunk.deallocate() }
 
     /// The next line, without its `\n` or `\r\n`.
-    func line() throws(BenchError) -> [UInt8] {
+    func line() throws(ClientError) -> [UInt8] {
         var scanned = 0  // bytes after `start` known to hold no newline
         while true {
             if let newline = buffer[(start + scanned)...].firstIndex(of: 0x0A) {
@@ -29,27 +29,27 @@ final class BufferedReader {
             }
             scanned = buffer.count - start
             guard scanned <= Self.maxLine else {
-                throw BenchError("the server sent a line longer than \(Self.maxLine) bytes")
+                throw ClientError("the server sent a line longer than \(Self.maxLine) bytes")
             }
             try fill()
         }
     }
 
     /// Exactly `count` bytes.
-    func bytes(_ count: Int) throws(BenchError) -> [UInt8] {
+    func bytes(_ count: Int) throws(ClientError) -> [UInt8] {
         while buffer.count - start < count { try fill() }
         let bytes = Array(buffer[start..<start + count])
         start += count
         return bytes
     }
 
-    private func fill() throws(BenchError) {
+    private func fill() throws(ClientError) {
         if start > 0 {
             buffer.removeFirst(start)
             start = 0
         }
         let n = try socket.read(into: chunk)
-        guard n > 0 else { throw BenchError("the server closed the connection") }
+        guard n > 0 else { throw ClientError("the server closed the connection") }
         buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
     }
 }

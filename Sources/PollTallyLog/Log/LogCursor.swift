@@ -1,0 +1,116 @@
+public import PollTallyCore
+
+/// Reads the log forward from a seq, a bounded chunk at a time: what `TAIL` uses to catch up
+/// from disk and to follow the head. It never holds more than one chunk of a segment in memory,
+/// whatever the length of the log, and it never reads past the seq it is given as the limit, so
+/// only durable events come out of it while the writer appends.
+///
+/// Not thread-safe: one user at a time (it is a class for its file descriptor).
+public final class LogCursor: @unchecked Sendable {
+    public let directory: LogDirectory
+    /// The seq of the next event to return.
+    public private(set) var nextSeq: UInt64
+
+    private var segment: LogDirectory.Segment?
+    private var fd: FileDescriptor?
+    /// File offset of `buffer[0]`.
+    private var bufferOffset: Int64 = 0
+    private var buffer: [UInt8] = []
+    private var consumed = 0
+    private let chunk: Int
+
+    public init(directory: LogDirectory, fromSeq: UInt64, chunkBytes: Int = 256 * 1024) {
+        self.directory = directory
+        self.nextSeq = max(1, fromSeq)
+        self.chunk = chunkBytes
+    }
+
+    deinit { fd?.close() }
+
+    /// Returns the next events with seq ≤ `limit`, about `maxBytes` of records at most; an empty
+    /// array means there is nothing more up to `limit` yet. Events before `nextSeq` are skipped.
+    public func read(through limit: UInt64, maxBytes: Int = 64 * 1024) throws(LogError) -> [Event] {
+        var events: [Event] = []
+        var taken = 0
+        while nextSeq <= limit && taken < maxBytes {
+            if segment == nil { try openSegment() }
+            guard let segment else { return events }
+            let scan: RecordFrame.Scan = buffer.withUnsafeBytes { RecordFrame.scan($0, at: consumed) }
+            switch scan {
+            case .record(let payload, let next):
+                let event: Event
+                do throws(EventCodec.DecodeError) {
+                    event = try EventCodec.decode(buffer[payload])
+                } catch {
+                    throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: error.description)
+                }
+                guard event.seq <= limit else { return events }
+                taken += next - consumed
+                consumed = next
+                guard event.seq >= nextSeq else { continue }
+                guard event.seq == nextSeq else {
+                    throw .sequenceGap(path: segment.path, offset: bufferOffset + Int64(consumed), expected: nextSeq, found: event.seq)
+                }
+                events.append(event)
+                nextSeq += 1
+            case .incomplete:
+                if try !fill() {
+                    // End of this segment: the event we want is in the next one, if it exists yet.
+                    try advanceSegment()
+                    if self.segment?.path == segment.path { return events }
+                }
+            case .corrupt(let reason):
+                throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: reason.description)
+            }
+        }
+        return events
+    }
+
+    /// Reads more of the current segment; false at its end.
+    private func fill() throws(LogError) -> Bool {
+        guard let fd, let segment else { return false }
+        if consumed > 0 {
+            buffer.removeFirst(consumed)
+            bufferOffset += Int64(consumed)
+            consumed = 0
+        }
+        let start = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: chunk))
+        let n: Int
+        do throws(Errno) {
+            n = try fd.read(into: &buffer, from: start, at: bufferOffset + Int64(start))
+        } catch {
+            buffer.removeLast(chunk)
+            throw .io(path: segment.path, operation: "read", error)
+        }
+        buffer.removeLast(chunk - n)
+        return n > 0
+    }
+
+    private func openSegment() throws(LogError) {
+        let segments = try directory.segments()
+        guard let found = segments.last(where: { $0.firstSeq <= nextSeq }) ?? segments.first else { return }
+        try open(found)
+    }
+
+    /// Moves to the segment that starts at `nextSeq`, if it exists; otherwise stays.
+    private func advanceSegment() throws(LogError) {
+        let segments = try directory.segments()
+        guard let next = segments.first(where: { $0.firstSeq == nextSeq }), next.path != segment?.path else { return }
+        try open(next)
+    }
+
+    private func open(_ found: LogDirectory.Segment) throws(LogError) {
+        fd?.close()
+        fd = nil
+        do throws(Errno) {
+            fd = try FileDescriptor.open(found.path, .readOnly)
+        } catch {
+            throw .io(path: found.path, operation: "open", error)
+        }
+        segment = found
+        buffer.removeAll(keepingCapacity: true)
+        bufferOffset = Int64(LogFileHeader.size)
+        consumed = 0
+    }
+}

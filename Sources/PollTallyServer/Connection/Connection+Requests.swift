@@ -1,0 +1,57 @@
+import PollTallyCore
+
+/// The requests a connection answers itself, when every earlier reply has left: they read the
+/// durable tallies (so they see at least this client's earlier commands) or change what the
+/// connection receives.
+extension Connection {
+    func answer(_ request: Request) -> String {
+        let board = context.board
+        switch request {
+        case .polls:
+            return (board.all().map(ReplyFormat.pollLine) + ["END"]).joined(separator: "\n")
+        case .watch(let polls):
+            var unique: [String] = []
+            for poll in polls where !unique.contains(poll) {
+                guard board.tally(poll) != nil else { return noSuchPoll(poll) }
+                unique.append(poll)
+            }
+            // Subscribe before reading, so a change landing in between is pushed rather than missed.
+            context.hub.watch(self, polls: unique)
+            watching.formUnion(unique)
+            for poll in unique { pendingUpdates[poll] = nil }
+            let updates = unique.compactMap { board.tally($0).map(ReplyFormat.updateLine) }
+            return (["OK watching \(unique.count)"] + updates).joined(separator: "\n")
+        case .watchAll:
+            context.hub.watchEveryPoll(self)
+            watchingEveryPoll = true
+            pendingUpdates.removeAll()
+            let tallies = board.all()
+            return (["OK watching \(tallies.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
+        case .unwatch(let polls):
+            if polls.isEmpty {
+                context.hub.unwatch(self, polls: nil)
+                watching.removeAll()
+                watchingEveryPoll = false
+                pendingUpdates.removeAll()
+            } else {
+                context.hub.unwatch(self, polls: polls)
+                watching.subtract(polls)
+                if !watchingEveryPoll { for poll in polls { pendingUpdates[poll] = nil } }
+            }
+            return "OK"
+        case .tail(let from, let poll):
+            return startTail(from: from, poll: poll)
+        case .stats:
+            return context.statsBlock().joined(separator: "\n")
+        case .quit:
+            return "BYE"
+        case .ping, .help, .command, .tally, .results:
+            return ProtocolError(.badRequest, "unexpected request").line
+        }
+    }
+
+    private func noSuchPoll(_ poll: String) -> String {
+        context.stats.errors.add(1, ordering: .relaxed)
+        return TallyRule.noSuchPoll(poll).protocolError.line
+    }
+}

@@ -1,0 +1,76 @@
+import PollTallyCore
+import PollTallyLog
+
+/// `TAIL`: the connection reads events from the log itself, a bounded chunk at a time, on the
+/// tail queue, and only while the client keeps up. The log is the buffer: a client that falls
+/// behind costs no memory beyond one chunk and `TailStream.lowWater` of unsent lines, and
+/// catches up from disk when it reads again.
+extension Connection {
+    func startTail(from: UInt64?, poll: String?) -> String {
+        guard tail == nil else {
+            return ProtocolError(.badRequest, "this connection is already tailing; open another").line
+        }
+        let durable = context.log.counters.durableSeq
+        let start = max(1, from ?? durable + 1)
+        let stream = TailStream(cursor: LogCursor(directory: LogDirectory(path: context.config.dataPath), fromSeq: start), poll: poll)
+        tail = stream
+        context.tails.add(self)
+        var reply = "OK tailing from \(start)"
+        if start > durable {
+            stream.live = true
+            reply += "\nLIVE \(durable)"
+        }
+        return reply
+    }
+
+    func logMoved() {
+        guard !tailWakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        queue.async { [self] in
+            tailWakeQueued.store(false, ordering: .releasing)
+            pumpTail()
+        }
+    }
+
+    /// Reads the next chunk if the client has room for it and the log has more.
+    func pumpTail() {
+        guard let stream = tail, !closed, !stream.reading else { return }
+        let durable = context.log.counters.durableSeq
+        let next = stream.cursor.nextSeq
+        if next > durable {
+            if !stream.live {
+                stream.live = true
+                appendLine("LIVE \(durable)")
+                writeOutput()
+            }
+            return
+        }
+        if durable - next >= TailStream.liveWindow { stream.live = false }
+        guard unsentBytes < TailStream.lowWater else {
+            stream.live = false
+            return
+        }
+        stream.reading = true
+        context.tailQueue.async { [self] in
+            let result: Result<[UInt8], LogError>
+            do throws(LogError) {
+                result = .success(stream.render(try stream.cursor.read(through: durable)))
+            } catch {
+                result = .failure(error)
+            }
+            queue.async { [self] in
+                stream.reading = false
+                guard tail === stream, !closed else { return }
+                switch result {
+                case .success(let lines):
+                    appendBytes(lines)
+                    flush()
+                case .failure(let error):
+                    tail = nil
+                    context.tails.remove(self)
+                    appendLine(ProtocolError(.unavailable, "TAIL stopped: \(error)").line)
+                    flush()
+                }
+            }
+        }
+    }
+}
