@@ -30,6 +30,7 @@ let package = Package(
         .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore"], swiftSettings: strict),
         .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore"], swiftSettings: strict),
         .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PollTallyClientTests", dependencies: ["PollTallyClient"], swiftSettings: strict),
         .testTarget(name: "polltallyTests", dependencies: ["polltally", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -22,6 +22,17 @@ enum Output {
         }
     }
 
+    /// The contents of a small text file (up to 64 KiB), or nil if it cannot be read.
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 65_536)
+        let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n >= 0 else { return nil }
+        return String(decoding: bytes[0..<n], as: UTF8.self)
+    }
+
     /// Whether `fd` is a terminal.
     static func isTerminal(_ fd: CInt) -> Bool { isatty(fd) == 1 }
 }

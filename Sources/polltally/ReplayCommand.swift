@@ -10,7 +10,9 @@ enum ReplayCommand: Command {
         usage: polltally replay [--data ./polltally-data] [--until SEQ] [--poll ID]
 
         Prints one TALLY line per poll, in poll-id order, exactly as the server's TALLY answers
-        at that point of the log. Safe while a server runs on the same folder.
+        at that point of the log. Reads the whole log from seq 1 (never a snapshot), so the
+        history stays auditable; progress goes to stderr when it is a terminal. Safe while a
+        server runs on the same folder.
           --until  stop after event SEQ (default: the whole log)
           --poll   print only this poll
         """
@@ -20,16 +22,21 @@ enum ReplayCommand: Command {
         let until = try arguments.integer("until", default: UInt64.max, in: 0...UInt64.max)
         let only = arguments.string("poll")
         var projection = Projection(limits: .init(maxOptions: 255))
+        // The whole log from seq 1, never a snapshot: replay is the audit of the history.
+        var progress = ScanProgress("replay", directory: directory)
         do throws(LogError) {
             _ = try LogScanner(directory: directory).scan(throughSeq: until) { event, location throws(LogError) in
                 do throws(TallyRule) { try projection.apply(event) } catch {
                     throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
                 }
+                progress.event(at: location)
             }
         } catch {
+            progress.finish()
             Output.err("polltally replay: \(error)")
             return 1
         }
+        progress.finish()
         var out = LineWriter()
         if let only {
             guard let tally = projection.tally(only) else {

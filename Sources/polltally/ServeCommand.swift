@@ -1,4 +1,6 @@
 import Dispatch
+import Foundation
+import Synchronization
 import PollTallyLog
 import PollTallyServer
 #if canImport(Glibc)
@@ -9,12 +11,15 @@ import PollTallyServer
 enum ServeCommand: Command {
     static let name = "serve"
     static let summary = "run the server"
-    static let flags: Set<String> = ["host", "port", "data", "fsync", "segment-size", "max-line", "max-output", "watch-interval", "shards", "stall-timeout", "idle-timeout"]
+    static let flags: Set<String> = ["host", "port", "data", "fsync", "segment-size", "max-line", "max-output", "watch-interval", "shards", "stall-timeout", "idle-timeout",
+                                          "max-connections", "max-options", "token-file", "read-token-file", "snapshot-every"]
     static let usage = """
         usage: polltally serve [--host 127.0.0.1] [--port 7070] [--data ./polltally-data]
                                [--fsync always|interval:MS|never] [--segment-size BYTES]
                                [--max-line 4096] [--max-output 1048576] [--watch-interval 50] [--shards N]
-                               [--stall-timeout 60] [--idle-timeout 300]
+                               [--stall-timeout 60] [--idle-timeout 300] [--max-connections 10000]
+                               [--max-options 64] [--token-file PATH] [--read-token-file PATH]
+                               [--snapshot-every 1000000]
 
           --host            address to listen on (default 127.0.0.1)
           --port            TCP port, 0 for any free one (default 7070)
@@ -29,6 +34,15 @@ enum ServeCommand: Command {
           --shards          projection actors (default: number of cores)
           --stall-timeout   seconds a client may accept no bytes while replies wait (default 60)
           --idle-timeout    seconds a client that neither watches nor tails may stay silent (default 300)
+          --max-connections clients held at once; more get ERR too-many-connections (default 10000)
+          --max-options     most options a poll may have (default 64)
+          --token-file      clients must send AUTH <token> with the token in this file first
+                            (or set POLLTALLY_TOKEN); without one, anyone who can connect may vote
+          --read-token-file a second token that allows only reading (TALLY, RESULTS, POLLS, WATCH,
+                            TAIL, STATS)
+          --snapshot-every  write a snapshot of all tallies and ballots every N events, in the
+                            background, and at SIGINT/SIGTERM; a restart loads the newest and
+                            reads only the log after it; 0: never (default 1000000)
         """
 
     static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
@@ -48,8 +62,29 @@ enum ServeCommand: Command {
         config.watchInterval = .milliseconds(try arguments.integer("watch-interval", default: 50, in: 1...60_000))
         config.stallTimeout = .seconds(try arguments.integer("stall-timeout", default: 60, in: 1...86_400))
         config.idleTimeout = .seconds(try arguments.integer("idle-timeout", default: 300, in: 1...86_400))
+        config.maxConnections = try arguments.integer("max-connections", default: config.maxConnections, in: 1...1_000_000)
+        config.maxOptions = try arguments.integer("max-options", default: config.maxOptions, in: 2...255)
+        config.access = try accessPolicy(arguments)
+        config.snapshotEvery = try arguments.integer("snapshot-every", default: config.snapshotEvery, in: 0...(UInt64(1) << 62))
 
         signal(SIGPIPE, SIG_IGN)
+        let limit = SystemInfo.raiseOpenFileLimit(to: config.maxConnections + 256)
+        if limit.after > limit.before {
+            Output.out("raised the open-file limit from \(limit.before) to \(limit.after)")
+        }
+        if limit.after < config.maxConnections + 64 {
+            Output.err("polltally: warning: the open-file limit is \(limit.after), below --max-connections \(config.maxConnections); new clients will wait once it is reached")
+        }
+        if !["127.0.0.1", "localhost"].contains(config.host) && !config.access.requiresAuth {
+            Output.err("polltally: WARNING: listening on \(config.host) without a token: anyone who can reach this port can create polls and vote. Use --token-file (see Docs/SECURITY.md).")
+        }
+        // Catch SIGINT/SIGTERM from the very start (a supervisor may send SIGTERM as soon as it
+        // sees the listening line); the handler waits for the server to be up, then stops it.
+        let signals = DispatchQueue(label: "polltally.signals")
+        let started = ServerHandle()
+        handleSignals(on: signals, started)
+        // Sources are installed on their queue: once this returns, no signal can be missed.
+        signals.sync {}
         let server: Server
         do throws(ServerError) {
             server = try Server.start(config)
@@ -57,34 +92,61 @@ enum ServeCommand: Command {
             Output.err("polltally serve: \(error)")
             return 1
         }
+        started.set(server)
         report(server)
-        handleSignals(server)
         dispatchMain()
     }
 
+    /// Reads the tokens: `--token-file` or `POLLTALLY_TOKEN`, and `--read-token-file`.
+    private static func accessPolicy(_ arguments: Arguments) throws(Arguments.UsageError) -> AccessPolicy {
+        func token(fromFile path: String, _ flag: String) throws(Arguments.UsageError) -> String {
+            guard let text = Output.readSmallFile(path) else { throw .init(message: "--\(flag): cannot read \(path)") }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty, !token.contains(where: { $0 == " " || $0 == "\t" }) else {
+                throw .init(message: "--\(flag): \(path) must hold one token without spaces")
+            }
+            return token
+        }
+        var full: String?
+        if let path = arguments.string("token-file") {
+            full = try token(fromFile: path, "token-file")
+        } else if let value = ProcessInfo.processInfo.environment["POLLTALLY_TOKEN"], !value.isEmpty {
+            full = value
+        }
+        let read = try arguments.string("read-token-file").map { path throws(Arguments.UsageError) in try token(fromFile: path, "read-token-file") }
+        if read != nil && full == nil { throw .init(message: "--read-token-file needs a full token too (--token-file or POLLTALLY_TOKEN)") }
+        return AccessPolicy(fullToken: full, readToken: read)
+    }
+
+    /// The start-up lines, written with one write(2) so that whoever sees the listening line
+    /// (a supervisor, a test) sees the recovery line too.
     private static func report(_ server: Server) {
         let recovery = server.recovery
         if let cut = recovery.cutTail {
             Output.err("polltally: cut a torn tail: \(cut)")
         }
         let config = server.config
-        Output.out("polltally listening on \(config.host):\(server.port)")
-        Output.out("data folder \(config.dataPath) (fsync \(config.fsync))")
         let ms = (recovery.seconds * 1000 * 10).rounded() / 10
-        Output.out("recovered \(recovery.events) events (last seq \(recovery.lastSeq), \(recovery.bytesRead) bytes) in \(ms) ms")
-        Output.out("try: nc \(config.host) \(server.port)   then type PING or HELP")
+        let recovered = recovery.snapshotSeq > 0
+            ? "recovered \(recovery.events) events (last seq \(recovery.lastSeq), snapshot at seq \(recovery.snapshotSeq) + \(recovery.logEvents) from the log, \(recovery.bytesRead) bytes of log read) in \(ms) ms"
+            : "recovered \(recovery.events) events (last seq \(recovery.lastSeq), \(recovery.bytesRead) bytes) in \(ms) ms"
+        Output.out([
+            "polltally listening on \(config.host):\(server.port)",
+            "data folder \(config.dataPath) (fsync \(config.fsync))",
+            recovered,
+            "try: nc \(config.host) \(server.port)   then type PING or HELP",
+        ].joined(separator: "\n"))
     }
 
-    private static func handleSignals(_ server: Server) {
-        let queue = DispatchQueue(label: "polltally.signals")
+    private static func handleSignals(on queue: DispatchQueue, _ started: ServerHandle) {
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler { @Sendable in
                 Output.err("polltally: signal \(signalNumber), shutting down")
-                server.shutdown()
+                started.waitForServer().shutdown()
                 Output.err("polltally: log synced, bye")
-                exit(0)
+                _exit(0)  // everything is synced and said; skip atexit handlers, which can deadlock with other threads
             }
             source.resume()
             SignalSources.keep(source)
@@ -96,4 +158,24 @@ enum ServeCommand: Command {
 enum SignalSources {
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
     static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}
+
+/// The running server, for the signal handlers: set once by the main thread, awaited on the
+/// signal queue (a lock and a semaphore; an actor would need a Task in a signal handler).
+final class ServerHandle: Sendable {
+    private let server = Mutex<Server?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func set(_ value: Server) {
+        server.withLock { $0 = value }
+        ready.signal()
+    }
+
+    func waitForServer() -> Server {
+        while true {
+            if let value = server.withLock({ $0 }) { return value }
+            ready.wait()
+            ready.signal()
+        }
+    }
 }

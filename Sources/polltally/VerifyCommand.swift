@@ -1,40 +1,129 @@
 import PollTallyCore
 import PollTallyLog
 
-/// `polltally verify`: checks every record of the log.
+/// `polltally verify`: checks every record of the log and every snapshot file.
 enum VerifyCommand: Command {
     static let name = "verify"
-    static let summary = "check every record: checksum, sequence, validity"
+    static let summary = "check every record and snapshot: checksum, sequence, validity"
     static let flags: Set<String> = ["data"]
     static let usage = """
         usage: polltally verify [--data ./polltally-data]
 
         Checks every record's checksum, that seqs run 1, 2, 3, ... without gaps, and that every
-        event is valid where it stands. Exit 0 when healthy; otherwise exit 1 naming the file and
-        byte offset of the first problem.
+        event is valid where it stands. Then checks every snapshot file: its checksum and every
+        field, and that it plus the log after it give exactly the state of the full log.
+        Exit 0 when healthy; otherwise exit 1 naming the file and byte offset of the first problem
+        in the log and of each damaged snapshot. Progress goes to stderr when it is a terminal.
         """
 
     static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
-        let directory = LogDirectory(path: arguments.string("data") ?? "./polltally-data")
+        let path = arguments.string("data") ?? "./polltally-data"
+        let directory = LogDirectory(path: path)
+        var healthy = true
         var projection = Projection(limits: .init(maxOptions: 255))
-        let summary: LogScanner.Summary
-        let segments: Int
+        var logProblem = false
+        var lastSeq: UInt64 = 0
         do throws(LogError) {
-            segments = try directory.segments().count
-            summary = try LogScanner(directory: directory).scan { event, location throws(LogError) in
-                do throws(TallyRule) { try projection.apply(event) } catch {
+            let segments = try directory.segments().count
+            var progress = ScanProgress("verify", directory: directory)
+            let summary: LogScanner.Summary
+            do throws(LogError) {
+                summary = try LogScanner(directory: directory).scan { event, location throws(LogError) in
+                    do throws(TallyRule) { try projection.apply(event) } catch {
+                        throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
+                    }
+                    progress.event(at: location)
+                }
+            } catch {
+                progress.finish()
+                throw error
+            }
+            progress.finish()
+            lastSeq = summary.lastSeq
+            if let torn = summary.tornTail {
+                Output.err("polltally verify: \(torn); the next 'serve' cuts it")
+                healthy = false
+            } else {
+                Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes, \(projection.polls.count) polls")
+            }
+        } catch {
+            Output.err("polltally verify: \(error)")
+            healthy = false
+            logProblem = true
+        }
+        if !verifySnapshots(path: path, directory: directory, log: logProblem ? nil : (projection, lastSeq)) { healthy = false }
+        return healthy ? 0 : 1
+    }
+
+    /// Checks each snapshot file on its own; with a healthy log, also that the snapshot plus the
+    /// log after it give the log's state. Reports each problem; returns whether all are healthy.
+    private static func verifySnapshots(path: String, directory: LogDirectory, log: (projection: Projection, lastSeq: UInt64)?) -> Bool {
+        let store = SnapshotStore(path: path)
+        let files: [SnapshotStore.File]
+        do throws(SnapshotError) { files = try store.files() } catch {
+            Output.err("polltally verify: \(error)")
+            return false
+        }
+        var healthy = true
+        for file in files {
+            do throws(SnapshotError) {
+                let snapshot = try store.load(file)
+                let summary = "seq \(snapshot.seq), \(snapshot.pollCount) polls, \(snapshot.ballotCount) ballots"
+                guard let log else {
+                    Output.out("ok: \(file.path): \(summary) (not compared: the log is damaged)")
+                    continue
+                }
+                if let problem = compare(snapshot, file: file, directory: directory, log: log) {
+                    Output.err("polltally verify: \(problem)")
+                    healthy = false
+                } else {
+                    Output.out("ok: \(file.path): \(summary), agrees with the log")
+                }
+            } catch {
+                if case .io(_, _, let errno) = error, errno == .noEntry {
+                    // A running server prunes old snapshots as it writes new ones.
+                    Output.out("skipped: \(file.path): deleted while verify ran (a newer snapshot replaced it)")
+                    continue
+                }
+                Output.err("polltally verify: \(error)")
+                healthy = false
+            }
+        }
+        return healthy
+    }
+
+    /// Applies the log after `snapshot` to it, as a restart does, and compares with the full log's
+    /// state; the problem, if any.
+    private static func compare(_ snapshot: Snapshot, file: SnapshotStore.File, directory: LogDirectory,
+                                log: (projection: Projection, lastSeq: UInt64)) -> String? {
+        guard snapshot.maxSeq <= log.lastSeq else {
+            return SnapshotError.aheadOfLog(path: file.path, maxSeq: snapshot.maxSeq, logLastSeq: log.lastSeq).description
+        }
+        var polls: [String: PollState] = [:]
+        for section in snapshot.sections { polls.merge(section) { first, _ in first } }
+        var restored = Projection(limits: .init(maxOptions: 255), restoring: polls)
+        do throws(LogError) {
+            _ = try LogScanner(directory: directory).scan(fromSeq: snapshot.seq + 1) { event, location throws(LogError) in
+                do throws(TallyRule) { try restored.applyUnlessCovered(event) } catch {
                     throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
                 }
             }
         } catch {
-            Output.err("polltally verify: \(error)")
-            return 1
+            if case .invalidEvent(_, _, let seq, let reason) = error {
+                return SnapshotError.disagreesWithLog(path: file.path, seq: seq, reason: reason).description
+            }
+            return "\(file.path): cannot read the log after it: \(error)"
         }
-        if let torn = summary.tornTail {
-            Output.err("polltally verify: \(torn); the next 'serve' cuts it")
-            return 1
+        if let poll = firstDifference(restored.polls, log.projection.polls) {
+            return "\(file.path): the snapshot plus the log after it give poll \(poll) a different state than the full log"
         }
-        Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes, \(projection.polls.count) polls")
-        return 0
+        return nil
+    }
+
+    /// A poll whose state differs between `a` and `b`, if any.
+    private static func firstDifference(_ a: [String: PollState], _ b: [String: PollState]) -> String? {
+        for (poll, state) in a where b[poll] != state { return poll }
+        for poll in b.keys where a[poll] == nil { return poll }
+        return nil
     }
 }

@@ -13,6 +13,7 @@ struct ErrorCodeTests {
         #expect(ErrorCode.allCases.map(\.rawValue) == [
             "unknown-command", "bad-request", "line-too-long", "unavailable", "poll-exists",
             "no-such-poll", "no-such-option", "poll-closed", "no-vote", "slow-consumer", "idle-timeout",
+            "auth-required", "auth-failed", "too-many-connections",
         ])
     }
 

@@ -30,7 +30,7 @@ private struct Driver {
 /// Everything observable about a projection, for checking that a refused event changed nothing.
 private struct Snapshot: Equatable {
     let tallies: [Tally]
-    let ballots: [String: [String: PollState.Ballot]]
+    let ballots: [String: BallotTable]
 
     init(_ projection: Projection) {
         tallies = projection.tallies

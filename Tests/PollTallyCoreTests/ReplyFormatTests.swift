@@ -127,7 +127,7 @@ struct ReplyFormatTests {
         #expect(lines.first?.hasPrefix("HELP") == true)
         #expect(lines.last == "END")
         #expect(lines.dropLast().allSatisfy { $0 != "END" })
-        let verbs = ["PING", "CREATE", "VOTE", "UNVOTE", "CLOSE", "TALLY", "RESULTS", "POLLS", "WATCH", "UNWATCH", "TAIL", "STATS", "HELP", "QUIT"]
+        let verbs = ["PING", "CREATE", "VOTE", "UNVOTE", "CLOSE", "TALLY", "RESULTS", "POLLS", "WATCH", "UNWATCH", "TAIL", "STATS", "AUTH", "HELP", "QUIT"]
         let listed = lines.dropFirst().dropLast().compactMap { $0.split(separator: " ").first.map(String.init) }
         #expect(listed == verbs)
         for line in lines.dropFirst().dropLast() {

@@ -342,3 +342,77 @@ struct RequestParserTests {
         #expect(Self.code(Self.parse(verb.lowercased())) != .unknownCommand)
     }
 }
+
+// MARK: - WATCH * / UNWATCH * / TAIL
+
+extension RequestParserTests {
+    @Test("WATCH * watches every poll; UNWATCH * stops everything", arguments: [
+        ("WATCH *", Request.watchAll),
+        ("watch *", .watchAll),
+        ("  WATCH \t*  ", .watchAll),
+        ("UNWATCH *", .unwatch(polls: [])),
+        ("unwatch\t*", .unwatch(polls: [])),
+    ] as [(String, Request)])
+    func watchStar(_ line: String, _ request: Request) {
+        #expect(Self.parse(line) == .success(request))
+    }
+
+    @Test("a star mixed with polls, or glued to something, is a bad poll id", arguments: [
+        "WATCH * lunch", "WATCH lunch *", "WATCH **", "WATCH *lunch", "UNWATCH * lunch", "UNWATCH lunch *",
+    ])
+    func starMixedWithPolls(_ line: String) {
+        #expect(Self.code(Self.parse(line)) == .badRequest)
+    }
+
+    @Test("TAIL takes FROM and POLL in either order, each optional", arguments: [
+        ("TAIL", Request.tail(from: nil, poll: nil)),
+        ("tail", .tail(from: nil, poll: nil)),
+        ("TAIL FROM 5", .tail(from: 5, poll: nil)),
+        ("TAIL from 5", .tail(from: 5, poll: nil)),
+        ("TAIL FROM 0", .tail(from: 0, poll: nil)),
+        ("TAIL FROM 18446744073709551615", .tail(from: UInt64.max, poll: nil)),
+        ("TAIL POLL p", .tail(from: nil, poll: "p")),
+        ("TAIL poll Lunch", .tail(from: nil, poll: "Lunch")),
+        ("TAIL FROM 5 POLL p", .tail(from: 5, poll: "p")),
+        ("TAIL POLL p FROM 5", .tail(from: 5, poll: "p")),
+        ("TAIL\tFROM  5 \t POLL\tp  ", .tail(from: 5, poll: "p")),
+    ] as [(String, Request)])
+    func tail(_ line: String, _ request: Request) {
+        #expect(Self.parse(line) == .success(request))
+    }
+
+    @Test("TAIL is answered by the connection, not a shard")
+    func tailHasNoShard() {
+        #expect(Request.tail(from: 5, poll: "p").shardPoll == nil)
+        #expect(Request.watchAll.shardPoll == nil)
+    }
+
+    @Test("bad TAIL forms are bad-request", arguments: [
+        "TAIL FROM x", "TAIL FROM", "TAIL FOO 1", "TAIL FROM -1", "TAIL FROM 1.5", "TAIL FROM 5x",
+        "TAIL FROM 18446744073709551616", "TAIL FROM 123456789012345678901",
+        "TAIL POLL", "TAIL POLL bad/id", "TAIL FROM 1 FROM 2", "TAIL POLL p POLL q",
+        "TAIL FROM 5 POLL p extra", "TAIL 5", "TAIL p",
+    ])
+    func badTail(_ line: String) {
+        #expect(Self.code(Self.parse(line)) == .badRequest, "\(line)")
+    }
+
+    @Test("the TAIL usage message names the syntax", arguments: ["TAIL FROM", "TAIL FOO 1", "TAIL POLL"])
+    func tailUsage(_ line: String) {
+        guard case .failure(let error) = Self.parse(line) else {
+            Issue.record("\(line) parsed")
+            return
+        }
+        #expect(error.message.contains("TAIL [FROM <seq>] [POLL <poll>]"), "\(error.message)")
+    }
+
+    @Test("TAIL FROM x says FROM takes a sequence number")
+    func tailFromNotANumber() {
+        guard case .failure(let error) = Self.parse("TAIL FROM x") else {
+            Issue.record("TAIL FROM x parsed")
+            return
+        }
+        #expect(error.code == .badRequest)
+        #expect(error.message.contains("FROM takes a sequence number"), "\(error.message)")
+    }
+}

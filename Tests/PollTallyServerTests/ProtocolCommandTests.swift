@@ -277,6 +277,18 @@ struct ProtocolCommandTests {
             let reply = try client.request("CREATE p a,b")
             if reply.hasPrefix("ERR ") { seen.insert(String(reply.split(separator: " ")[1])) }
         }
+        try withServer(configure: {
+            $0.access = AccessPolicy(fullToken: "full", readToken: "read")
+            $0.authFailureDelay = .milliseconds(1)
+            $0.maxConnections = 1
+        }) { server in
+            let client = try server.client()
+            for reply in try [client.request("TALLY p"), client.request("AUTH wrong")] where reply.hasPrefix("ERR ") {
+                seen.insert(String(reply.split(separator: " ")[1]))
+            }
+            let refused = try server.client()
+            if let reply = try refused.readLine(), reply.hasPrefix("ERR ") { seen.insert(String(reply.split(separator: " ")[1])) }
+        }
         // slow-consumer and idle-timeout need a clock: the timeout tests reach them.
         #expect(seen == Set(ErrorCode.allCases.map(\.rawValue)).subtracting(["slow-consumer", "idle-timeout"]))
     }

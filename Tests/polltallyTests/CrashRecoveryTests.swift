@@ -21,18 +21,25 @@ struct CrashRecoveryTests {
     /// Rounds of: several connections pipeline votes under `--fsync always`, SIGKILL at a different
     /// moment each round, restart. Every acknowledged vote must be in the log (`dump`), counted in
     /// the restarted server's tally, and `replay` must print exactly the server's TALLY lines.
-    @Test func sigkillLosesNoAcknowledgedVote() throws {
+    /// With `--snapshot-every 500`, snapshots are taken in the background while the votes flow (and
+    /// the kill may land in the middle of one); each restart loads the newest and reads only the log
+    /// after it, and must still agree with `replay` of the full log; `verify` checks every snapshot.
+    @Test(arguments: [nil, 500] as [Int?])
+    func sigkillLosesNoAcknowledgedVote(snapshotEvery: Int?) throws {
         let folder = makeTemporaryFolder()
         defer { removeTemporaryFolder(folder) }
         let data = folder + "/data"
+        let flags = snapshotEvery.map { ["--snapshot-every", "\($0)"] } ?? []
         // Acks needed before the kill; 0 kills as soon as the writers have started.
-        let killAfter = [1, 40, 300, 0, 1200, 2500]
+        let killAfter = [1, 40, 300, 0, 1200, 2500, 7, 150, 600, 0, 2000, 90, 3, 450, 1000, 60, 0, 1500, 250, 20, 800, 5]
         var allAcks: [Ack] = []
         var lastSeqSeen: UInt64 = 0
+        var startsFromASnapshot = 0
 
         for (round, threshold) in killAfter.enumerated() {
-            let server = try ServerProcess(dataPath: data)
+            let server = try ServerProcess(dataPath: data, extra: flags)
             defer { server.stop() }
+            if server.child.stdout.contains("snapshot at seq") { startsFromASnapshot += 1 }
             try Self.verify(server, acks: allAcks, round: round)
             let setup = try server.client()
             if round == 0 {
@@ -85,12 +92,16 @@ struct CrashRecoveryTests {
             print("round \(round): killed after \(roundAcks.count) acknowledged votes (threshold \(threshold))")
         }
         // A last start checks the last kill, then a clean stop.
-        let server = try ServerProcess(dataPath: data)
+        let server = try ServerProcess(dataPath: data, extra: flags)
         defer { server.stop() }
         try Self.verify(server, acks: allAcks, round: killAfter.count)
         #expect(server.terminate() == .code(0))
         let verify = try runPolltally(["verify", "--data", data])
         #expect(verify.exit == .code(0), "\(verify.stderr)")
+        if snapshotEvery != nil {
+            #expect(startsFromASnapshot >= killAfter.count / 2, "only \(startsFromASnapshot) of \(killAfter.count) starts loaded a snapshot")
+            #expect(verify.stdout.contains("agrees with the log"), "\(verify.stdout)")
+        }
     }
 
     /// Checks a freshly started server against the acknowledgements so far.

@@ -8,10 +8,11 @@ public enum TallyScreen {
         lines.append(clip(question.isEmpty ? tally.poll : question, width))
         lines.append(clip("poll \(tally.poll) · \(tally.isOpen ? "open" : "closed") · seq \(tally.seq) · \(tally.total) voter\(tally.total == 1 ? "" : "s")", width))
         lines.append("")
-        let nameWidth = min(24, tally.options.map(\.name.count).max() ?? 0)
+        let nameWidth = min(24, width / 3, tally.options.map(\.name.count).max() ?? 0)
         let countWidth = String(tally.options.map(\.count).max() ?? 0).count
-        // name, 2 spaces, bar, 2 spaces, count, 2 spaces, "100.0%"
-        let barWidth = max(10, width - nameWidth - countWidth - 14)
+        // name, 2 spaces, bar, 2 spaces, count, 2 spaces, "100.0%", and 2 columns spare so a line
+        // never reaches the last column (some terminals wrap there).
+        let barWidth = max(1, width - nameWidth - countWidth - 14)
         for option in tally.options {
             let name = pad(String(option.name.prefix(nameWidth)), nameWidth)
             let filled = tally.total == 0 ? 0 : (option.count * barWidth + tally.total / 2) / tally.total
@@ -21,7 +22,7 @@ public enum TallyScreen {
         }
         if !tally.isOpen {
             lines.append("")
-            lines.append("This poll is closed: these are the final results.")
+            lines.append(clip("This poll is closed: these are the final results.", width))
         }
         return lines
     }

@@ -11,6 +11,9 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case noVote = "no-vote"
     case slowConsumer = "slow-consumer"
     case idleTimeout = "idle-timeout"
+    case authRequired = "auth-required"
+    case authFailed = "auth-failed"
+    case tooManyConnections = "too-many-connections"
 }
 
 /// One error reply: a code and a human message, rendered as `ERR <code> <message>`.

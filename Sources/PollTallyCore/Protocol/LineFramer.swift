@@ -30,31 +30,40 @@ public struct LineFramer: Sendable {
     /// Feeds the next chunk of the stream; `emit` receives each complete line (without `\r\n`),
     /// in order, without copying lines that arrive whole.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (Framed) -> Void) {
+        _ = feed(chunk, emitUntilFalse: { emit($0); return true })
+    }
+
+    /// Like `feed(_:emit:)`, but stops right after a line for which `emit` returns false.
+    /// Returns how many bytes of `chunk` were consumed; the caller feeds the rest later.
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, emitUntilFalse emit: (Framed) -> Bool) -> Int {
         var start = 0
         let count = chunk.count
         while start < count {
             guard let newline = Self.firstNewline(chunk, from: start) else {
-                absorbPartial(UnsafeRawBufferPointer(rebasing: chunk[start..<count]), emit: emit)
-                return
+                absorbPartial(UnsafeRawBufferPointer(rebasing: chunk[start..<count])) { _ = emit($0) }
+                return count
             }
+            var goOn = true
             if discarding {
                 discarding = false
             } else if partial.isEmpty {
-                emitLine(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]), emit: emit)
+                goOn = emitLine(UnsafeRawBufferPointer(rebasing: chunk[start..<newline]), emit: emit)
             } else {
                 partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[start..<newline]))
-                partial.withUnsafeBytes { emitLine($0, emit: emit) }
+                goOn = partial.withUnsafeBytes { emitLine($0, emit: emit) }
                 partial.removeAll(keepingCapacity: partial.capacity <= 2 * maxLine)
             }
             start = newline + 1
+            if !goOn { return start }
         }
+        return count
     }
 
     /// At end of stream: emits a final line that had no `\n`, if any.
     public mutating func finish(emit: (Framed) -> Void) {
         defer { partial.removeAll(); discarding = false }
         guard !discarding, !partial.isEmpty else { return }
-        partial.withUnsafeBytes { emitLine($0, emit: emit) }
+        _ = partial.withUnsafeBytes { emitLine($0) { emit($0); return true } }
     }
 
     /// Feeds `bytes` and returns the items: the same framing as `feed(_:emit:)`, as owned values.
@@ -83,10 +92,10 @@ public struct LineFramer: Sendable {
         }
     }
 
-    private func emitLine(_ line: UnsafeRawBufferPointer, emit: (Framed) -> Void) {
+    private func emitLine(_ line: UnsafeRawBufferPointer, emit: (Framed) -> Bool) -> Bool {
         var line = line
         if line.last == UInt8(ascii: "\r") { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
-        if line.count > maxLine { emit(.tooLong) } else { emit(.line(line)) }
+        return line.count > maxLine ? emit(.tooLong) : emit(.line(line))
     }
 
     private static func firstNewline(_ chunk: UnsafeRawBufferPointer, from start: Int) -> Int? {

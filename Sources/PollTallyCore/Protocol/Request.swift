@@ -16,6 +16,8 @@ public enum Request: Equatable, Sendable {
     case stats
     case help
     case quit
+    /// `AUTH <token>`: the token as sent (compared in constant time by the server, never logged).
+    case auth(token: [UInt8])
 
     /// The poll whose projection actor answers this request: commands and single-poll reads.
     /// Nil for requests the connection answers itself.
@@ -23,7 +25,7 @@ public enum Request: Equatable, Sendable {
         switch self {
         case .command(let body): return body.poll
         case .tally(let poll), .results(let poll): return poll
-        case .ping, .polls, .watch, .watchAll, .unwatch, .tail, .stats, .help, .quit: return nil
+        case .ping, .polls, .watch, .watchAll, .unwatch, .tail, .stats, .help, .quit, .auth: return nil
         }
     }
 }

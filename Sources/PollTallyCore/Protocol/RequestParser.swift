@@ -26,6 +26,7 @@ public struct RequestParser: Sendable {
         ("UNWATCH", "UNWATCH [<poll>...]", "stop watching some polls, or all"),
         ("TAIL", "TAIL [FROM <seq>] [POLL <poll>]", "stream EVENT lines from seq (default: new ones), from disk then live"),
         ("STATS", "STATS", "server counters"),
+        ("AUTH", "AUTH <token>", "authenticate, when the server requires a token"),
         ("HELP", "HELP", "this list"),
         ("QUIT", "QUIT", "say BYE and close the connection"),
     ]
@@ -59,6 +60,9 @@ public struct RequestParser: Sendable {
             return idList(&tokens, line, verb, atLeastOne: false).map { .unwatch(polls: $0) }
         case "TAIL":
             return tail(&tokens, line)
+        case "AUTH":
+            guard let range = tokens.next(), tokens.next() == nil else { return .failure(usageError("AUTH")) }
+            return .success(.auth(token: Array(UnsafeRawBufferPointer(rebasing: line[range]))))
         case "CREATE":
             return create(&tokens, line)
         default:

@@ -9,8 +9,8 @@
 /// - between the two, a poll holds exactly its events with seq ≤ its `Tally.lastSeq`.
 ///
 /// So the log after `seq` is applied with `Projection.applyUnlessCovered`, which skips an event
-/// whose poll already shows it. The polls are kept in `sections` (one per projection actor when
-/// it was written) so that a restart can decode the sections in parallel.
+/// whose poll already shows it. The polls are kept in `sections` (the server writes eight per
+/// projection actor) so that a restart can decode them in parallel.
 public struct Snapshot: Sendable, Equatable {
     /// Every event with seq ≤ `seq` is in the snapshot; the file is named after it.
     public var seq: UInt64

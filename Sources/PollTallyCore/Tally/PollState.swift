@@ -8,7 +8,7 @@ public struct PollState: Sendable, Equatable {
 
     public internal(set) var tally: Tally
     /// Voter id → current ballot. Voters without a current vote are absent.
-    public internal(set) var ballots: [String: Ballot] = [:]
+    public internal(set) var ballots = BallotTable()
 
     public init(tally: Tally) {
         self.tally = tally

@@ -45,9 +45,11 @@ public final class LogCursor: @unchecked Sendable {
                     throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: error.description)
                 }
                 guard event.seq <= limit else { return events }
-                taken += next - consumed
+                let size = next - consumed
                 consumed = next
+                // Skipping to the first wanted event costs reading, not returning: it is not counted.
                 guard event.seq >= nextSeq else { continue }
+                taken += size
                 guard event.seq == nextSeq else {
                     throw .sequenceGap(path: segment.path, offset: bufferOffset + Int64(consumed), expected: nextSeq, found: event.seq)
                 }

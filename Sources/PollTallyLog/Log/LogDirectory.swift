@@ -57,7 +57,14 @@ public struct LogDirectory: Sendable {
     /// Creates the folder (0700) if missing and takes its lock; the returned descriptor holds the
     /// lock until closed or the process exits.
     public func createAndLock() throws(LogError) -> FileDescriptor {
-        do throws(Errno) { try FileSystem.createDirectory(path) } catch { throw .io(path: path, operation: "create folder", error) }
+        let existed = FileSystem.exists(path)
+        do throws(Errno) {
+            try FileSystem.createDirectory(path)
+            // A new folder's own entry must reach the disk too: sync its parent.
+            if !existed { try FileSystem.syncDirectory(Self.parent(of: path)) }
+        } catch {
+            throw .io(path: path, operation: "create folder", error)
+        }
         let lockPath = path + "/LOCK"
         let fd: FileDescriptor
         do throws(Errno) { fd = try FileDescriptor.open(lockPath, [.readWrite, .create]) } catch {
@@ -78,5 +85,11 @@ public struct LogDirectory: Sendable {
             throw .locked(path: path)
         }
         return fd
+    }
+
+    static func parent(of path: String) -> String {
+        let trimmed = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 }

@@ -42,6 +42,8 @@ public struct LogScanner: Sendable {
         /// The last segment and the length of its valid part, if there is a segment.
         public var lastSegment: LogDirectory.Segment?
         public var lastSegmentValidLength: Int64 = 0
+        /// Whole segments before `fromSeq`'s that were not read (so not verified either).
+        public var segmentsSkipped = 0
     }
 
     public let directory: LogDirectory
@@ -50,14 +52,21 @@ public struct LogScanner: Sendable {
         self.directory = directory
     }
 
-    /// Reads every event with seq ≥ `fromSeq` and calls `visit` with each, in order. Events before
-    /// `fromSeq` are verified but not visited, and whole segments before it are skipped. With
+    /// Reads every event with seq ≥ `fromSeq` and calls `visit` with each, in order. With
     /// `throughSeq`, reading stops after that event.
+    ///
+    /// Events before `fromSeq` in the segment that holds it are not visited and only partly
+    /// verified: each record's checksum, kind byte, and that its seq follows the one before. Whole
+    /// segments before that one are not read at all, so nothing in them is verified, not even
+    /// that their seqs lead up to it: `Summary.segmentsSkipped` says how many, and
+    /// `verifySegment` checks them one at a time (the server's background pass, `verify`).
     public func scan(fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, visit: (Event, Location) throws(LogError) -> Void) throws(LogError) -> Summary {
         let segments = try directory.segments()
         var summary = Summary()
-        // Start at the last segment whose first seq is ≤ fromSeq.
-        let startIndex = segments.lastIndex { $0.firstSeq <= fromSeq } ?? 0
+        let startIndex = Self.firstSegmentRead(segments, fromSeq: fromSeq)
+        summary.segmentsSkipped = startIndex
+        // From the middle of the log, the last seq before anything is read is the one before the first segment read.
+        if startIndex > 0 { summary.lastSeq = segments[startIndex].firstSeq - 1 }
         var expected: UInt64? = startIndex == 0 ? 1 : nil
         for index in segments.indices where index >= startIndex {
             if summary.lastSeq >= throughSeq { break }
@@ -66,6 +75,24 @@ public struct LogScanner: Sendable {
             try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, visit: visit)
         }
         return summary
+    }
+
+    /// The index of the first segment `scan(fromSeq:)` reads: the last one whose first seq is
+    /// ≤ `fromSeq` (segments sorted by first seq); every segment before it is skipped unread.
+    public static func firstSegmentRead(_ segments: [LogDirectory.Segment], fromSeq: UInt64) -> Int {
+        segments.lastIndex { $0.firstSeq <= fromSeq } ?? 0
+    }
+
+    /// Verifies one whole segment on its own, as an older segment (any damage is corruption, never
+    /// a torn tail): its header, every record's checksum and encoding, and seqs running without a
+    /// gap from its first seq, which must be `expectedFirstSeq` when given. Returns the segment's
+    /// last seq (its first seq − 1 when it holds no record). Reads only this one file.
+    public func verifySegment(_ segment: LogDirectory.Segment, expectedFirstSeq: UInt64?) throws(LogError) -> UInt64 {
+        var expected = expectedFirstSeq
+        var summary = Summary()
+        summary.lastSeq = max(segment.firstSeq, 1) - 1
+        try scanSegment(segment, isLast: false, fromSeq: 0, throughSeq: .max, expected: &expected, summary: &summary) { _, _ in }
+        return summary.lastSeq
     }
 
     private func scanSegment(
@@ -114,6 +141,20 @@ public struct LogScanner: Sendable {
             let location = Location(path: segment.path, offset: Int64(offset))
             switch RecordFrame.scan(raw, at: offset) {
             case .record(let payload, let next):
+                // Before fromSeq only the checksum, kind byte and seq are checked: decoding every event of
+                // the segment a snapshot's seq falls in would be most of a restart's time.
+                if payload.count >= 9, (1...4).contains(raw[payload.lowerBound]),
+                   case let seq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: payload.lowerBound + 1, as: UInt64.self)),
+                   seq >= 1, seq < fromSeq {
+                    let want = expected ?? seq
+                    guard seq == want else {
+                        throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: seq)
+                    }
+                    expected = seq + 1
+                    summary.lastSeq = seq
+                    offset = next
+                    continue
+                }
                 let event: Event
                 do throws(EventCodec.DecodeError) {
                     event = try EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload]))

@@ -75,8 +75,9 @@ public final class LogWriter: Sendable {
     /// Appends the events of `bodies`, in order, with consecutive seqs. Returns at once; the events
     /// are durable when the observer says so.
     public func append<C: Collection>(_ bodies: C) -> Result<Receipt, LogFailure> where C.Element == EventBody {
-        let now = Self.wallClockMs()
         let (result, signal): (Result<Receipt, LogFailure>, Bool) = state.withLock { state in
+            // Read the clock under the lock, so time never goes backwards as seq goes forwards.
+            let now = Self.wallClockMs()
             if let failure = state.failure { return (.failure(failure), false) }
             if state.closing {
                 return (.failure(LogFailure(operation: "append", errno: Errno(rawValue: ESHUTDOWN), path: directory.path)), false)

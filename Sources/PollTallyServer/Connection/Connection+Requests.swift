@@ -19,13 +19,15 @@ extension Connection {
             context.hub.watch(self, polls: unique)
             watching.formUnion(unique)
             for poll in unique { pendingUpdates[poll] = nil }
-            let updates = unique.compactMap { board.tally($0).map(ReplyFormat.updateLine) }
-            return (["OK watching \(unique.count)"] + updates).joined(separator: "\n")
+            let tallies = unique.compactMap { board.tally($0) }
+            for tally in tallies { updateSeq[tally.poll] = tally.lastSeq }
+            return (["OK watching \(unique.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
         case .watchAll:
             context.hub.watchEveryPoll(self)
             watchingEveryPoll = true
             pendingUpdates.removeAll()
             let tallies = board.all()
+            for tally in tallies { updateSeq[tally.poll] = tally.lastSeq }
             return (["OK watching \(tallies.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
         case .unwatch(let polls):
             if polls.isEmpty {
@@ -33,10 +35,11 @@ extension Connection {
                 watching.removeAll()
                 watchingEveryPoll = false
                 pendingUpdates.removeAll()
+                updateSeq.removeAll()
             } else {
                 context.hub.unwatch(self, polls: polls)
                 watching.subtract(polls)
-                if !watchingEveryPoll { for poll in polls { pendingUpdates[poll] = nil } }
+                if !watchingEveryPoll { for poll in polls { pendingUpdates[poll] = nil; updateSeq[poll] = nil } }
             }
             return "OK"
         case .tail(let from, let poll):
@@ -45,13 +48,12 @@ extension Connection {
             return context.statsBlock().joined(separator: "\n")
         case .quit:
             return "BYE"
-        case .ping, .help, .command, .tally, .results:
+        case .ping, .help, .command, .tally, .results, .auth:
             return ProtocolError(.badRequest, "unexpected request").line
         }
     }
 
     private func noSuchPoll(_ poll: String) -> String {
-        context.stats.errors.add(1, ordering: .relaxed)
-        return TallyRule.noSuchPoll(poll).protocolError.line
+        TallyRule.noSuchPoll(poll).protocolError.line
     }
 }

@@ -65,10 +65,8 @@ extension Connection {
                     appendBytes(lines)
                     flush()
                 case .failure(let error):
-                    tail = nil
-                    context.tails.remove(self)
-                    appendLine(ProtocolError(.unavailable, "TAIL stopped: \(error)").line)
-                    flush()
+                    // The log cannot be read here: say why and close, as for a slow consumer.
+                    closeWithLastWord(ProtocolError(.unavailable, "TAIL stopped at seq \(stream.cursor.nextSeq): \(error)").line)
                 }
             }
         }

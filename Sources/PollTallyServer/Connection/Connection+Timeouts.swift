@@ -24,8 +24,15 @@ extension Connection {
         guard let stream = tail else {
             return ProtocolError(.slowConsumer, "no bytes accepted for \(seconds) s; closing").line
         }
-        let sentTail = output[max(0, outputSent - 512)..<outputSent]
-        let resume = TailStream.resumeSeq(sentTail: sentTail, unsent: output[outputSent...], next: stream.cursor.nextSeq)
+        // closeWithLastWord completes a partly sent line before the error, so the client will have
+        // that line whole: resume after it.
+        var sentEnd = outputSent
+        if outputSent > 0, output[outputSent - 1] != UInt8(ascii: "\n"),
+           let end = output[outputSent...].firstIndex(of: UInt8(ascii: "\n")) {
+            sentEnd = end + 1
+        }
+        let sentTail = output[max(0, sentEnd - 512)..<sentEnd]
+        let resume = TailStream.resumeSeq(sentTail: sentTail, unsent: output[sentEnd...], next: stream.cursor.nextSeq)
         return ProtocolError(.slowConsumer, "resume with TAIL FROM \(resume)\(stream.poll.map { " POLL \($0)" } ?? "")").line
     }
 }

@@ -28,6 +28,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     private(set) var outputSent = 0
     /// Newest update line per watched poll not yet written (while replies or backpressure hold them).
     var pendingUpdates: [String: String] = [:]
+    /// The seq of the newest tally given (or queued) to this client, per watched poll.
+    var updateSeq: [String: UInt64] = [:]
     var watching: Set<String> = []
     var watchingEveryPoll = false
     /// The `TAIL` this connection follows, if any.
@@ -36,6 +38,11 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     let tailWakeQueued = Atomic<Bool>(false)
     private(set) var peerFinishedSending = false
     var quitting = false
+    /// After a wrong `AUTH`, input is held (not read, not handled) until its delay is over.
+    private var penalized = false
+    private var heldInput: [UInt8] = []
+    /// What this client may do; raised by `AUTH`.
+    private(set) var access: AccessPolicy.Access
     private(set) var closed = false
     /// When the client last sent bytes, and when the socket last accepted some (monotonic ns).
     private(set) var lastRead = Connection.now()
@@ -52,6 +59,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
         self.context = context
         self.queue = DispatchQueue(label: "polltally.conn.\(id)", target: target)
         self.framer = LineFramer(maxLine: context.config.maxLine)
+        self.access = context.config.access.initialAccess
         self.readSource = DispatchSource.makeReadSource(fileDescriptor: socket.fd, queue: queue)
         self.writeSource = DispatchSource.makeWriteSource(fileDescriptor: socket.fd, queue: queue)
         self.readBuffer = .allocate(byteCount: Self.readChunk, alignment: 16)
@@ -77,40 +85,70 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
             switch try socket.read(into: readBuffer) {
             case .bytes(let n):
                 lastRead = Connection.now()
-                framer.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])) { handle($0, into: &scratchBatches) }
-                submitBatches()
-                flush()
+                consume(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
             case .wouldBlock:
                 return
             case .endOfFile:
                 peerFinishedSending = true
                 setReading(false)
-                framer.finish { handle($0, into: &scratchBatches) }
-                submitBatches()
-                flush()
+                if heldInput.isEmpty && !penalized { finishInput() }
             }
         } catch {
             abort()
         }
     }
 
-    private func handle(_ item: LineFramer.Framed, into batches: inout [[(slot: Int, request: Request)]]) {
-        guard !quitting else { return }
+    /// Frames and handles `bytes`; what follows a wrong `AUTH` is held until its penalty is over.
+    private func consume(_ bytes: UnsafeRawBufferPointer) {
+        // Held input goes first: new bytes queue behind it, so requests keep their order.
+        guard !penalized, heldInput.isEmpty, slots.count < context.config.maxPendingReplies else {
+            heldInput.append(contentsOf: bytes)
+            return
+        }
+        let used = framer.feed(bytes, emitUntilFalse: { handle($0, into: &scratchBatches) })
+        if used < bytes.count { heldInput.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...])) }
+        submitBatches()
+        flush()
+    }
+
+    /// Handles input held back by a wrong `AUTH` or by the pending-replies limit, once allowed.
+    private func resumeHeldInput() {
+        guard !heldInput.isEmpty, !penalized, !closed, slots.count < context.config.maxPendingReplies,
+              unsentBytes < context.config.maxOutput else { return }
+        let held = heldInput
+        heldInput.removeAll()
+        held.withUnsafeBytes { consume($0) }
+        if peerFinishedSending && heldInput.isEmpty && !penalized { finishInput() }
+    }
+
+    /// The client finished sending: a last line without `\n` still counts.
+    private func finishInput() {
+        framer.finish { _ = handle($0, into: &scratchBatches) }
+        submitBatches()
+        flush()
+    }
+
+    /// Handles one framed line; false when input must pause (after a wrong `AUTH`).
+    private func handle(_ item: LineFramer.Framed, into batches: inout [[(slot: Int, request: Request)]]) -> Bool {
+        guard !quitting else { return true }
         let line: UnsafeRawBufferPointer
         switch item {
         case .tooLong:
-            context.stats.errors.add(1, ordering: .relaxed)
             _ = slots.append(.ready(ProtocolError(.lineTooLong, "request line longer than \(context.config.maxLine) bytes; discarded").line))
-            return
+            return true
         case .line(let bytes):
             line = bytes
         }
-        guard let parsed = context.parser.parse(line) else { return }
+        guard let parsed = context.parser.parse(line) else { return true }
         context.stats.requests.add(1, ordering: .relaxed)
         switch parsed {
         case .failure(let error):
-            context.stats.errors.add(1, ordering: .relaxed)
             _ = slots.append(.ready(error.line))
+        case .success(let request) where !AccessPolicy.allows(access, request):
+            let why = access == .none ? "send AUTH <token> first" : "this token is read-only"
+            _ = slots.append(.ready(ProtocolError(.authRequired, why).line))
+        case .success(.auth(let token)):
+            return authenticate(token)
         case .success(.ping):
             _ = slots.append(.ready("PONG"))
         case .success(.help):
@@ -124,6 +162,38 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
             if request == .quit { quitting = true }
             _ = slots.append(.atHead(request))
         }
+        // Stop framing once the unanswered requests reach the limit; the rest waits in heldInput.
+        return slots.count < context.config.maxPendingReplies
+    }
+
+    /// Grants the token's access at once (later lines of the same read already see it). A wrong
+    /// token is answered after `authFailureDelay`, and nothing more from this client is read or
+    /// handled until then, so neither pipelining nor a right guess behind wrong ones saves time.
+    private func authenticate(_ token: [UInt8]) -> Bool {
+        let policy = context.config.access
+        guard policy.requiresAuth else {
+            _ = slots.append(.ready("OK no token is required"))
+            return true
+        }
+        if let granted = policy.access(for: token) {
+            access = granted
+            _ = slots.append(.ready(granted == .full ? "OK" : "OK read-only"))
+            return true
+        }
+        context.stats.authFailures.add(1, ordering: .relaxed)
+        access = .none
+        penalized = true
+        setReading(false)
+        let slot = slots.append(.pending)
+        let delay = context.config.authFailureDelay.components
+        let nanos = UInt64(delay.seconds) * 1_000_000_000 + UInt64(delay.attoseconds / 1_000_000_000)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(nanos))) { [self] in
+            guard !closed else { return }
+            slots.fill(slot, with: ProtocolError(.authFailed, "wrong token").line)
+            penalized = false
+            flush()
+        }
+        return false
     }
 
     /// One hop per shard for everything this read produced.
@@ -146,10 +216,13 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
         }
     }
 
-    func push(_ updates: [(poll: String, line: String)]) {
+    func push(_ updates: [(poll: String, seq: UInt64, line: String)]) {
         queue.async { [self] in
             guard !closed else { return }
             for update in updates where watchingEveryPoll || watching.contains(update.poll) {
+                // Never older than, nor a repeat of, what this client was already given.
+                guard update.seq > (updateSeq[update.poll] ?? 0) else { continue }
+                updateSeq[update.poll] = update.seq
                 pendingUpdates[update.poll] = update.line
             }
             flush()
@@ -158,24 +231,35 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     /// Moves every reply that is due into the output, then pushed lines, then writes.
     func flush() {
-        while let slot = slots.popHead() {
-            switch slot {
-            case .ready(let text): appendLine(text)
-            case .atHead(let request): appendLine(answer(request))
-            case .pending: break
+        repeat {
+            // Replies wait in their slots rather than pile up in `output` past `maxOutput`.
+            while unsentBytes < context.config.maxOutput, let slot = slots.popHead() {
+                switch slot {
+                case .ready(let text): appendReply(text)
+                case .atHead(let request): appendReply(answer(request))
+                case .pending: break
+                }
             }
-        }
-        if slots.isEmpty && !pendingUpdates.isEmpty && unsentBytes < context.config.maxOutput {
-            for line in pendingUpdates.values { appendLine(line) }
-            pendingUpdates.removeAll(keepingCapacity: true)
-        }
-        writeOutput()
+            if slots.isEmpty && !pendingUpdates.isEmpty && unsentBytes < context.config.maxOutput {
+                for line in pendingUpdates.values { appendLine(line) }
+                pendingUpdates.removeAll(keepingCapacity: true)
+            }
+            writeOutput()
+            // If the socket took everything, more due replies can go now: no event would wake us for them.
+        } while !closed && unsentBytes < context.config.maxOutput && slots.headIsDue
         if tail != nil { pumpTail() }
+        if !heldInput.isEmpty { resumeHeldInput() }
     }
 
     // MARK: - Writing
 
     var unsentBytes: Int { output.count - outputSent }
+
+    /// Appends a reply, counting error replies for `STATS`.
+    private func appendReply(_ text: String) {
+        if text.utf8.starts(with: "ERR ".utf8) { context.stats.errors.add(1, ordering: .relaxed) }
+        appendLine(text)
+    }
 
     func appendBytes(_ bytes: [UInt8]) {
         output.append(contentsOf: bytes)
@@ -230,13 +314,13 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     /// Reads only while the client's unanswered requests and unsent replies are within bounds.
     private func updateReading() {
-        let wanted = !peerFinishedSending && !quitting && !closed
+        let wanted = !peerFinishedSending && !quitting && !closed && !penalized && heldInput.isEmpty
             && unsentBytes < context.config.maxOutput && slots.count < context.config.maxPendingReplies
         setReading(wanted)
     }
 
     private func finishIfDone() {
-        guard !closed, slots.isEmpty, unsentBytes == 0 else { return }
+        guard !closed, slots.isEmpty, unsentBytes == 0, heldInput.isEmpty else { return }
         if quitting || (peerFinishedSending && watching.isEmpty && !watchingEveryPoll && tail == nil) { close() }
     }
 
@@ -255,6 +339,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
         tail = nil
         watching.removeAll()
         pendingUpdates.removeAll()
+        updateSeq.removeAll()
         readSource.cancel()
         writeSource.cancel()
         // A suspended source runs its cancel handler only once resumed.

@@ -37,6 +37,13 @@ struct ReplySlots {
         slots[index] = .ready(text)
     }
 
+    /// Whether the head slot is due (not pending).
+    var headIsDue: Bool {
+        guard head < slots.count else { return false }
+        if case .pending = slots[head] { return false }
+        return true
+    }
+
     /// Removes and returns the head slot if it is not pending.
     mutating func popHead() -> Slot? {
         guard head < slots.count else { return nil }

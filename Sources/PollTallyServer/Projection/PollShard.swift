@@ -14,7 +14,7 @@ actor PollShard {
     private nonisolated let executor: DispatchQueueExecutor
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    private var projection: Projection
+    private(set) var projection: Projection
     private let log: LogWriter
     private let board: TallyBoard
     private let published: @Sendable ([Tally]) -> Void

@@ -19,9 +19,14 @@ public final class Server: Sendable {
     private let context: ServerContext
     private let listener: Listener
     private let sweeper: ConnectionSweeper
+    private let snapshotter: Snapshotter
+    private let verifier: BackgroundVerifier
     private let lock: FileDescriptor
 
-    private init(config: ServerConfig, port: Int, recovery: EventLog.Recovery, context: ServerContext, listener: Listener, lock: FileDescriptor) {
+    private init(config: ServerConfig, port: Int, recovery: EventLog.Recovery, context: ServerContext, listener: Listener,
+                 snapshotter: Snapshotter, verifier: BackgroundVerifier, lock: FileDescriptor) {
+        self.snapshotter = snapshotter
+        self.verifier = verifier
         self.config = config
         self.port = port
         self.recovery = recovery
@@ -31,25 +36,14 @@ public final class Server: Sendable {
         self.lock = lock
     }
 
-    /// Opens the data folder, replays the log into the projections, and starts listening.
+    /// Opens the data folder, loads the newest usable snapshot and replays the log after it into
+    /// the projections, and starts listening.
     public static func start(_ config: ServerConfig) throws(ServerError) -> Server {
         guard config.shards >= 1 else { throw .badConfig("need at least one shard") }
-        var projections = Array(repeating: Projection(limits: .init(maxOptions: config.maxOptions)), count: config.shards)
-        let opened: EventLog.Opened
-        do throws(LogError) {
-            let directory = LogDirectory(path: config.dataPath)
-            opened = try EventLog.open(directory, options: .init(fsync: config.fsync, segmentSize: config.segmentSize, io: config.logIO)) {
-                event, location throws(LogError) in
-                let index = ShardRouter.shardIndex(of: event.body.poll, count: config.shards)
-                do throws(TallyRule) {
-                    try projections[index].apply(event)
-                } catch {
-                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
-                }
-            }
-        } catch {
-            throw .log(error)
-        }
+        let durability = DurabilityStatus()
+        let recovered = try StartupRecovery.recover(config, status: durability)
+        let projections = recovered.projections
+        let opened = recovered.opened
         let socket: Socket
         do throws(SocketError) { socket = try Socket.listen(host: config.host, port: config.port) } catch {
             opened.lock.close()
@@ -65,24 +59,37 @@ public final class Server: Sendable {
         }
         let router = ShardRouter(shards: shards)
         let tails = TailHub()
-        log.start(observer: DurabilityFanOut(router: router, tails: tails))
-        let context = ServerContext(config: config, router: router, board: board, hub: hub, tails: tails, log: log)
+        let snapshotter = Snapshotter(store: SnapshotStore(path: config.dataPath), shards: shards, log: log, every: config.snapshotEvery,
+                                      lastSeq: recovered.snapshot?.seq ?? 0, status: durability, warn: config.warn)
+        log.start(observer: SnapshotTrigger(next: DurabilityFanOut(router: router, tails: tails), snapshotter: snapshotter))
+        let context = ServerContext(config: config, router: router, board: board, hub: hub, tails: tails, log: log, durability: durability)
+        snapshotter.start()
+        let verifier = BackgroundVerifier(directory: LogDirectory(path: config.dataPath), skipped: recovered.skippedSegments,
+                                          next: recovered.firstSegmentRead, status: durability, warn: config.warn)
+        verifier.start()
         let connectionQueue = DispatchQueue.global(qos: .userInitiated)
         let listener = Listener(socket: socket) { client in
+            guard context.stats.connections.load(ordering: .relaxed) < config.maxConnections else {
+                context.stats.refusedConnections.add(1, ordering: .relaxed)
+                client.refuse(ProtocolError(.tooManyConnections, "the server holds \(config.maxConnections) connections; try again later").line)
+                return
+            }
             Connection(socket: client, context: context, target: connectionQueue).start()
         }
         listener.start()
         return Server(config: config, port: socket.localPort, recovery: opened.recovery, context: context,
-                      listener: listener, lock: opened.lock)
+                      listener: listener, snapshotter: snapshotter, verifier: verifier, lock: opened.lock)
     }
 
     /// Counters as `STATS` shows them.
     public func stats() -> [String] { context.statsBlock() }
 
     /// Stops accepting, waits for every accepted command to be written and synced (and its reply
-    /// released), tells connected clients `BYE`, and closes. The process may exit afterwards.
+    /// released), tells connected clients `BYE`, writes a final snapshot, and closes. The process
+    /// may exit afterwards.
     public func shutdown() {
         listener.stop()
+        verifier.stop()
         sweeper.stop()
         context.log.close()
         // Let the shards release the last replies, then the connections write them.
@@ -93,6 +100,7 @@ public final class Server: Sendable {
         }
         for connection in context.openConnections { connection.queue.sync {} }
         context.hub.stop()
+        snapshotter.finish()
         lock.close()
     }
 }

@@ -12,6 +12,8 @@ final class ServerContext: Sendable {
     let hub: WatchHub
     let tails: TailHub
     let log: LogWriter
+    /// Snapshots and the background verify, for `STATS`.
+    let durability: DurabilityStatus
     /// Where `TAIL` reads catch-up events: a utility queue, away from connections and shards.
     let tailQueue = DispatchQueue(label: "polltally.tail", qos: .utility, attributes: .concurrent)
     let stats = ServerStats()
@@ -19,7 +21,9 @@ final class ServerContext: Sendable {
     private let connections = Mutex<[Int: Connection]>([:])
     private let nextID = Atomic<Int>(1)
 
-    init(config: ServerConfig, router: ShardRouter, board: TallyBoard, hub: WatchHub, tails: TailHub, log: LogWriter) {
+    init(config: ServerConfig, router: ShardRouter, board: TallyBoard, hub: WatchHub, tails: TailHub, log: LogWriter,
+         durability: DurabilityStatus = DurabilityStatus()) {
+        self.durability = durability
         self.tails = tails
         self.config = config
         self.router = router
@@ -62,6 +66,9 @@ final class ServerContext: Sendable {
         stat("requests", stats.requests.load(ordering: .relaxed))
         stat("errors", stats.errors.load(ordering: .relaxed))
         stat("slow_consumers_closed", stats.slowConsumers.load(ordering: .relaxed))
+        stat("auth_failures", stats.authFailures.load(ordering: .relaxed))
+        stat("connections_refused", stats.refusedConnections.load(ordering: .relaxed))
+        stat("max_connections", config.maxConnections)
         stat("polls", board.count)
         stat("events", counters.durableSeq)
         stat("appended_seq", counters.appendedSeq)
@@ -73,6 +80,7 @@ final class ServerContext: Sendable {
         stat("writable", counters.failure == nil ? "yes" : "no")
         stat("shards", router.shards.count)
         stat("rss_bytes", SystemInfo.residentBytes)
+        lines += durability.statLines
         lines.append("END")
         return lines
     }

@@ -7,5 +7,7 @@ final class ServerStats: Sendable {
     let requests = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
     let slowConsumers = Atomic<Int>(0)
+    let authFailures = Atomic<Int>(0)
+    let refusedConnections = Atomic<Int>(0)
     let startedAt = ContinuousClock.now
 }

@@ -7,6 +7,18 @@ public enum SystemInfo {
     /// Online processor count.
     public static var activeCores: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 
+    /// Raises the soft open-file limit towards `wanted` (up to the hard limit); returns the limit
+    /// before and after. The corresponding C functions are `getrlimit` and `setrlimit`.
+    public static func raiseOpenFileLimit(to wanted: Int) -> (before: Int, after: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (0, 0) }
+        let before = Int(limit.rlim_cur)
+        guard before < wanted else { return (before, before) }
+        limit.rlim_cur = min(rlim_t(wanted), limit.rlim_max)
+        guard setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return (before, before) }
+        return (before, Int(limit.rlim_cur))
+    }
+
     /// Resident set size of this process in bytes, from /proc/self/statm.
     public static var residentBytes: Int {
         guard let file = fopen("/proc/self/statm", "r") else { return 0 }

@@ -105,6 +105,13 @@ struct Socket: Sendable, Hashable {
         }
     }
 
+    /// Sends `line` if the socket takes it at once (best effort), then closes.
+    func refuse(_ line: String) {
+        var bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeMutableBytes { raw in Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL)) }
+        close()
+    }
+
     /// The corresponding C function is `close`.
     func close() {
         _ = Glibc.close(fd)

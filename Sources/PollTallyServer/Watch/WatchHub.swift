@@ -6,7 +6,7 @@ import Synchronization
 protocol WatchSubscriber: AnyObject, Sendable {
     var id: Int { get }
     /// Hands over the newest update line of each changed poll; must only enqueue and return.
-    func push(_ updates: [(poll: String, line: String)])
+    func push(_ updates: [(poll: String, seq: UInt64, line: String)])
 }
 
 /// Fans durable tally changes out to watchers, coalesced: each interval, every poll that changed
@@ -94,11 +94,11 @@ final class WatchHub: @unchecked Sendable {
             }
         }
         guard !work.isEmpty else { return }
-        var bySubscriber: [Int: (any WatchSubscriber, [(poll: String, line: String)])] = [:]
+        var bySubscriber: [Int: (any WatchSubscriber, [(poll: String, seq: UInt64, line: String)])] = [:]
         for (tally, subscribers) in work {
             let line = ReplyFormat.updateLine(tally)
             for subscriber in subscribers {
-                bySubscriber[subscriber.id, default: (subscriber, [])].1.append((tally.poll, line))
+                bySubscriber[subscriber.id, default: (subscriber, [])].1.append((tally.poll, tally.lastSeq, line))
             }
         }
         for (subscriber, updates) in bySubscriber.values { subscriber.push(updates) }

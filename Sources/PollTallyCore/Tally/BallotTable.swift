@@ -1,0 +1,361 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Voter id → current ballot, for one poll: the index the state machine consults on every vote,
+/// and what a restart rebuilds ten million times from a snapshot.
+///
+/// An open-addressing hash table (linear probing, backward-shift deletion, at most 3/4 full) over
+/// flat storage: 16-byte slots holding the ballot, an 8-bit tag of the hash and where the voter id
+/// sits in one byte arena. Against `[String: Ballot]` (32-byte entries, a `String` per key) it
+/// takes half the memory and builds about three times faster from raw bytes, which is what makes
+/// a restart from a large snapshot fit in a second.
+///
+/// Ids are hashed with a multiply-and-fold hash in the manner of wyhash, keyed by secrets drawn at
+/// random once per process (they never leave it), so ids crafted without them cannot be made to
+/// collide; it costs a few nanoseconds an id where `Hasher` (SipHash) costs some sixty, which is
+/// most of a restart's time. Nothing about the layout is persisted: a snapshot stores the
+/// entries and a restart inserts them again.
+///
+/// Limit: a poll's ids, including those of retracted votes not yet compacted away, must fit in
+/// 4 GiB (some 67 million voters of 64-byte ids; memory runs out long before).
+public struct BallotTable: Sendable {
+    public typealias Ballot = PollState.Ballot
+
+    /// One slot; `keyLength` 0 marks it empty (ids are 1–64 bytes).
+    struct Slot: Equatable {
+        var keyOffset: UInt32 = 0
+        var keyLength: UInt8 = 0
+        var tag: UInt8 = 0
+        var option: UInt16 = 0
+        var seq: UInt64 = 0
+    }
+
+    /// A power of two in count (or empty), never more than 3/4 occupied.
+    private var slots: [Slot] = []
+    /// The ids' bytes; a slot refers to its id by offset and length.
+    private var keys: [UInt8] = []
+    /// Arena bytes no slot refers to any more (ids of retracted votes).
+    private var garbage = 0
+    /// Voters with a ballot.
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// An empty table that holds `count` ballots with ids of `keyBytes` bytes in all without growing.
+    public init(minimumCapacity count: Int, keyBytes: Int = 0) {
+        if count > 0 { slots = Array(repeating: Slot(), count: Self.capacity(for: count)) }
+        keys.reserveCapacity(keyBytes)
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// The ballot of `voter`, if they have one.
+    public subscript(voter: String) -> Ballot? {
+        var voter = voter
+        return voter.withUTF8 { self[bytes: UnsafeRawBufferPointer($0)] }
+    }
+
+    /// The ballot of the voter whose id is `bytes`.
+    public subscript(bytes bytes: UnsafeRawBufferPointer) -> Ballot? {
+        guard !slots.isEmpty else { return nil }
+        let (index, found) = find(bytes, hash: Self.hash(bytes))
+        guard found else { return nil }
+        let slot = slots[index]
+        return Ballot(option: slot.option, seq: slot.seq)
+    }
+
+    /// Sets `voter`'s ballot; returns the one it replaces.
+    @discardableResult
+    public mutating func updateValue(_ ballot: Ballot, forKey voter: String) -> Ballot? {
+        var voter = voter
+        return voter.withUTF8 { update(bytes: UnsafeRawBufferPointer($0), ballot, replace: true) }
+    }
+
+    /// Adds a ballot for the voter whose id is `bytes` unless they have one; false when they do
+    /// (the table is then unchanged). The bytes must be a valid id.
+    public mutating func insertNew(bytes: UnsafeRawBufferPointer, _ ballot: Ballot) -> Bool {
+        update(bytes: bytes, ballot, replace: false) == nil
+    }
+
+    /// A ballot to load in bulk: its voter id is `keyLength` bytes at `keyStart` of a buffer.
+    public struct LoadEntry: Sendable {
+        public var keyStart: Int
+        public var keyLength: UInt8
+        public var ballot: Ballot
+
+        public init(keyStart: Int, keyLength: UInt8, ballot: Ballot) {
+            self.keyStart = keyStart
+            self.keyLength = keyLength
+            self.ballot = ballot
+        }
+    }
+
+    /// Adds `entries`, whose voter ids (valid ids) lie in `keys`: a restart's bulk load. Returns
+    /// the index of the first entry whose voter already has a ballot (in the table, or earlier in
+    /// `entries`); the entries before it are added, it and the rest are not.
+    ///
+    /// Faster than one `insertNew` each: it reads each entry's home slot a few entries ahead of
+    /// inserting it, so the cache misses of a large table overlap instead of queueing.
+    public mutating func load(_ entries: UnsafeBufferPointer<LoadEntry>, keys bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !entries.isEmpty else { return nil }
+        while (count + entries.count) * 4 > slots.count * 3 { grow() }
+        keys.reserveCapacity(keys.count + entries.reduce(0) { $0 + Int($1.keyLength) })
+        // Entry i is touched at step i and inserted at step i + lookahead; the ring holds both ends.
+        let lookahead = 8, ring = 16
+        var hashes = [UInt64](repeating: 0, count: ring)
+        var homeWasEmpty = [Bool](repeating: false, count: ring)
+        let mask = slots.count - 1
+        for step in 0..<(entries.count + lookahead) {
+            if step < entries.count {
+                let entry = entries[step]
+                let hash = Self.hash(UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)]))
+                hashes[step % ring] = hash
+                // Touch the home slot now; it is inserted `lookahead` entries later, from cache.
+                homeWasEmpty[step % ring] = slots[Int(truncatingIfNeeded: hash) & mask].keyLength == 0
+            }
+            let index = step - lookahead
+            guard index >= 0 else { continue }
+            let entry = entries[index]
+            let key = UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)])
+            let hash = hashes[index % ring]
+            let home = Int(truncatingIfNeeded: hash) & mask
+            let slot: Int
+            if homeWasEmpty[index % ring] && slots[home].keyLength == 0 {
+                slot = home
+            } else {
+                let (found, exists) = find(key, hash: hash)
+                if exists { return index }
+                slot = found
+            }
+            if keys.count + key.count > Int(UInt32.max) { compactKeys() }
+            precondition(keys.count + key.count <= Int(UInt32.max), "a poll's voter ids passed 4 GiB")
+            slots[slot] = Slot(keyOffset: UInt32(keys.count), keyLength: entry.keyLength, tag: Self.tag(hash),
+                               option: entry.ballot.option, seq: entry.ballot.seq)
+            keys.append(contentsOf: key)
+            count += 1
+        }
+        return nil
+    }
+
+    /// Removes `voter`'s ballot; returns it.
+    @discardableResult
+    public mutating func removeValue(forKey voter: String) -> Ballot? {
+        guard !slots.isEmpty else { return nil }
+        var voter = voter
+        let (index, found) = voter.withUTF8 { raw in
+            let bytes = UnsafeRawBufferPointer(raw)
+            return find(bytes, hash: Self.hash(bytes))
+        }
+        guard found else { return nil }
+        let removed = slots[index]
+        remove(at: index)
+        return Ballot(option: removed.option, seq: removed.seq)
+    }
+
+    /// Calls `body` with each voter's id bytes and ballot, in no particular order.
+    public func forEachRaw(_ body: (UnsafeRawBufferPointer, Ballot) throws -> Void) rethrows {
+        try keys.withUnsafeBytes { arena in
+            for slot in slots where slot.keyLength != 0 {
+                let key = UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)])
+                try body(key, Ballot(option: slot.option, seq: slot.seq))
+            }
+        }
+    }
+
+    /// Every voter and ballot, in no particular order.
+    public var entries: [(voter: String, ballot: Ballot)] {
+        var result: [(voter: String, ballot: Ballot)] = []
+        result.reserveCapacity(count)
+        forEachRaw { key, ballot in result.append((String(decoding: key, as: UTF8.self), ballot)) }
+        return result
+    }
+
+    /// The longest run of occupied slots: how far a lookup may have to probe (tests watch it).
+    var longestRun: Int {
+        var longest = 0
+        var run = 0
+        for slot in slots + slots.prefix(while: { $0.keyLength != 0 }) {
+            if slot.keyLength != 0 { run += 1; longest = max(longest, run) } else { run = 0 }
+        }
+        return min(longest, slots.count)
+    }
+
+    // MARK: - Internals
+
+    private static func capacity(for count: Int) -> Int {
+        var capacity = 8
+        while capacity / 4 * 3 < count { capacity *= 2 }
+        return capacity
+    }
+
+    /// Per-process random keys of `hash`.
+    private static let secrets: (UInt64, UInt64, UInt64) = {
+        var generator = SystemRandomNumberGenerator()
+        return (generator.next() | 1, generator.next() | 1, generator.next() | 1)
+    }()
+
+    /// The 128-bit product of `a` and `b`, folded to 64 bits.
+    @inline(__always)
+    private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let product = a.multipliedFullWidth(by: b)
+        return product.high ^ product.low
+    }
+
+    /// A keyed hash of an id's bytes: each 8-byte word (the last one zero-padded) is mixed into the
+    /// state by a folded 128-bit multiply with a secret; the secrets make the result unpredictable
+    /// without them, and keep a word from zeroing the state.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let (s0, s1, s2) = secrets
+        let count = bytes.count
+        var state = s2 ^ (UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15)
+        var offset = 0
+        while offset + 8 <= count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            state = fold(word ^ s0, state ^ s1)
+            offset += 8
+        }
+        if offset < count {
+            var word: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < count {
+                word |= UInt64(bytes[offset]) << shift
+                shift += 8
+                offset += 1
+            }
+            state = fold(word ^ s0, state ^ s1)
+        }
+        return fold(state ^ s1, state ^ s2 ^ 0xE703_7ED1_A0B4_28DB)
+    }
+
+    @inline(__always)
+    private static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 56) }
+
+    /// The slot holding `bytes`, or the empty slot where it would go.
+    @inline(__always)
+    private func find(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> (index: Int, found: Bool) {
+        let mask = slots.count - 1
+        let tag = Self.tag(hash)
+        let length = UInt8(truncatingIfNeeded: bytes.count)
+        return slots.withUnsafeBufferPointer { slots in
+            keys.withUnsafeBytes { arena in
+                var index = Int(truncatingIfNeeded: hash) & mask
+                while true {
+                    let slot = slots[index]
+                    if slot.keyLength == 0 { return (index, false) }
+                    if slot.tag == tag, slot.keyLength == length, let base = arena.baseAddress, let key = bytes.baseAddress,
+                       memcmp(base + Int(slot.keyOffset), key, bytes.count) == 0 {
+                        return (index, true)
+                    }
+                    index = (index + 1) & mask
+                }
+            }
+        }
+    }
+
+    private mutating func update(bytes: UnsafeRawBufferPointer, _ ballot: Ballot, replace: Bool) -> Ballot? {
+        if (count + 1) * 4 > slots.count * 3 { grow() }
+        let hash = Self.hash(bytes)
+        let (index, found) = find(bytes, hash: hash)
+        if found {
+            let old = slots[index]
+            if replace {
+                slots[index].option = ballot.option
+                slots[index].seq = ballot.seq
+            }
+            return Ballot(option: old.option, seq: old.seq)
+        }
+        if keys.count + bytes.count > Int(UInt32.max) { compactKeys() }
+        precondition(keys.count + bytes.count <= Int(UInt32.max), "a poll's voter ids passed 4 GiB")
+        let offset = keys.count
+        keys.append(contentsOf: bytes)
+        slots[index] = Slot(keyOffset: UInt32(offset), keyLength: UInt8(truncatingIfNeeded: bytes.count), tag: Self.tag(hash),
+                            option: ballot.option, seq: ballot.seq)
+        count += 1
+        return nil
+    }
+
+    /// Empties slot `index` and shifts back the entries after it whose home is at or before it,
+    /// so every entry stays reachable from its home without tombstones.
+    private mutating func remove(at index: Int) {
+        garbage += Int(slots[index].keyLength)
+        count -= 1
+        let mask = slots.count - 1
+        var hole = index
+        var next = (index + 1) & mask
+        while slots[next].keyLength != 0 {
+            let home = Int(truncatingIfNeeded: homeHash(of: slots[next])) & mask
+            // Move it into the hole unless its home lies cyclically within (hole, next].
+            if (next - home) & mask >= (next - hole) & mask {
+                slots[hole] = slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        slots[hole] = Slot()
+        if garbage > 4096 && garbage * 2 > keys.count { compactKeys() }
+    }
+
+    private func homeHash(of slot: Slot) -> UInt64 {
+        keys.withUnsafeBytes { arena in
+            Self.hash(UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]))
+        }
+    }
+
+    /// Doubles the slots (8 at first) and reinserts every entry; drops the arena's garbage too.
+    private mutating func grow() {
+        let old = slots
+        let oldKeys = keys
+        slots = Array(repeating: Slot(), count: max(8, old.count * 2))
+        keys = []
+        keys.reserveCapacity(oldKeys.count - garbage)
+        garbage = 0
+        let mask = slots.count - 1
+        oldKeys.withUnsafeBytes { arena in
+            for slot in old where slot.keyLength != 0 {
+                let key = UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)])
+                var index = Int(truncatingIfNeeded: Self.hash(key)) & mask
+                while slots[index].keyLength != 0 { index = (index + 1) & mask }
+                var moved = slot
+                moved.keyOffset = UInt32(keys.count)
+                keys.append(contentsOf: key)
+                slots[index] = moved
+            }
+        }
+    }
+
+    /// Rewrites the arena with only the ids in use.
+    private mutating func compactKeys() {
+        var compacted: [UInt8] = []
+        compacted.reserveCapacity(keys.count - garbage)
+        keys.withUnsafeBytes { arena in
+            for index in slots.indices where slots[index].keyLength != 0 {
+                let start = Int(slots[index].keyOffset)
+                slots[index].keyOffset = UInt32(compacted.count)
+                compacted.append(contentsOf: arena[start..<start + Int(slots[index].keyLength)])
+            }
+        }
+        keys = compacted
+        garbage = 0
+    }
+}
+
+extension BallotTable: Equatable {
+    /// The same voters with the same ballots, whatever the layout.
+    public static func == (lhs: BallotTable, rhs: BallotTable) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var same = true
+        lhs.forEachRaw { key, ballot in
+            if same && rhs[bytes: key] != ballot { same = false }
+        }
+        return same
+    }
+}
+
+extension BallotTable: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, Ballot)...) {
+        self.init(minimumCapacity: elements.count)
+        for (voter, ballot) in elements { updateValue(ballot, forKey: voter) }
+    }
+}
