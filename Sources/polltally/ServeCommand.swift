@@ -110,8 +110,12 @@ enum ServeCommand: Command {
         var full: String?
         if let path = arguments.string("token-file") {
             full = try token(fromFile: path, "token-file")
-        } else if let value = ProcessInfo.processInfo.environment["POLLTALLY_TOKEN"], !value.isEmpty {
-            full = value
+        } else if let value = ProcessInfo.processInfo.environment["POLLTALLY_TOKEN"] {
+            let token = value.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty, !token.contains(where: { $0 == " " || $0 == "\t" }) else {
+                throw .init(message: "POLLTALLY_TOKEN must hold one token without spaces")
+            }
+            full = token
         }
         let read = try arguments.string("read-token-file").map { path throws(Arguments.UsageError) in try token(fromFile: path, "read-token-file") }
         if read != nil && full == nil { throw .init(message: "--read-token-file needs a full token too (--token-file or POLLTALLY_TOKEN)") }

@@ -33,27 +33,7 @@ extension TestClient {
     /// end of file, or `timeout` seconds. Returns whether end of file (or a reset) was seen.
     @discardableResult
     public func readRaw(timeout: Double, _ onBytes: (ArraySlice<UInt8>) throws -> Bool) throws -> Bool {
-        let deadline = Self.now() + timeout
-        var chunk = [UInt8](repeating: 0, count: 256 * 1024)
-        while true {
-            let left = deadline - Self.now()
-            guard left > 0 else { return false }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, Int32(max(1, min(left * 1000, 1000))))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw TestClientError("poll: errno \(errno)")
-            }
-            guard ready > 0 else { continue }
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0 {
-                if try !onBytes(chunk[0..<n]) { return false }
-            } else if n == 0 || errno == ECONNRESET {
-                return true
-            } else if errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK {
-                throw TestClientError("recv: errno \(errno)")
-            }
-        }
+        try PollTallyTestSupport.readRaw(fd: fd, timeout: timeout, onBytes)
     }
 
     /// Sets the socket's receive buffer (SO_RCVBUF), before the server starts sending.
@@ -124,4 +104,58 @@ public func sendAll(fd: CInt, _ bytes: [UInt8]) throws {
         }
         offset += n
     }
+}
+
+/// Reads raw bytes from `fd`: calls `onBytes` with each chunk until it returns false, end of file,
+/// or `timeout` seconds. Returns whether end of file (or a reset) was seen.
+@discardableResult
+public func readRaw(fd: CInt, timeout: Double, _ onBytes: (ArraySlice<UInt8>) throws -> Bool) throws -> Bool {
+    let deadline = TestClient.now() + timeout
+    var chunk = [UInt8](repeating: 0, count: 256 * 1024)
+    while true {
+        let left = deadline - TestClient.now()
+        guard left > 0 else { return false }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Int32(max(1, min(left * 1000, 1000))))
+        if ready < 0 {
+            if errno == EINTR { continue }
+            throw TestClientError("poll: errno \(errno)")
+        }
+        guard ready > 0 else { continue }
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n > 0 {
+            if try !onBytes(chunk[0..<n]) { return false }
+        } else if n == 0 || errno == ECONNRESET {
+            return true
+        } else if errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK {
+            throw TestClientError("recv: errno \(errno)")
+        }
+    }
+}
+
+/// Connects to 127.0.0.1:`port` with options set before the handshake: `maxSegment` (TCP_MAXSEG,
+/// the MSS this end announces, which also sizes the server's send buffer for the connection) and
+/// `receiveBuffer` (SO_RCVBUF). Returns the descriptor; the caller closes it.
+public func connectTCP(port: Int, maxSegment: Int? = nil, receiveBuffer: Int? = nil) throws -> CInt {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw TestClientError("socket: errno \(errno)") }
+    if var value = maxSegment.map(CInt.init) {
+        setsockopt(fd, CInt(IPPROTO_TCP), TCP_MAXSEG, &value, socklen_t(MemoryLayout<CInt>.size))
+    }
+    if var value = receiveBuffer.map(CInt.init) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, socklen_t(MemoryLayout<CInt>.size))
+    }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port)).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard result == 0 else {
+        let error = errno
+        close(fd)
+        throw TestClientError("connect to 127.0.0.1:\(port): errno \(error)")
+    }
+    return fd
 }

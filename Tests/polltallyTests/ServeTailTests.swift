@@ -213,4 +213,76 @@ struct ServeTailTests {
             #expect(outcome?.last == final, "resumed from \(resume): reached \(outcome?.last ?? 0) of \(final)")
         }
     }
+    /// Eight tails that never read, on connections with mid-sized socket buffers (a 20,000-byte MSS)
+    /// and EVENT lines of varying length, so the server's socket takes partial lines: the
+    /// `ERR slow-consumer` each one finds must start a line of its own, and name the first event the
+    /// tail did not receive whole.
+    @Test func theSlowConsumerErrorStartsItsOwnLineAndNamesTheFirstMissingEvent() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let server = try ServerProcess(dataPath: folder + "/data", extra: ["--fsync", "never", "--stall-timeout", "1"])
+        defer { server.stop() }
+        let control = try server.client()
+        #expect(try control.request("CREATE p a,b") == "OK 1")
+        var rng = SplitMix64(seed: 77)
+        func padded(_ index: Int) -> String { "v\(index)" + String(repeating: "x", count: Int(rng.next() % 41)) }
+        for round in 0..<20 {
+            try control.send(lines: (0..<1000).map { "VOTE p \(padded(round * 1000 + $0)) \($0 % 2 == 0 ? "a" : "b")" })
+            for reply in try control.readLines(1000, timeout: 20) where okSeq(reply) == nil { Issue.record("\(reply)") }
+        }
+        let count = 8
+        var tails: [CInt] = []
+        defer { for fd in tails { close(fd) } }
+        for index in 0..<count {
+            let fd = try connectTCP(port: server.port, maxSegment: 20_000, receiveBuffer: 4096)
+            tails.append(fd)
+            try sendAll(fd: fd, Array("TAIL FROM \(1 + index * 613)\n".utf8))
+        }
+        let port = server.port
+        let stop = Locked(false)
+        let voting = Background {
+            let client = try TestClient(port: port)
+            var round = 0
+            var rng = SplitMix64(seed: 78)
+            while !stop.withLock({ $0 }) {
+                try client.send(lines: (0..<200).map { "VOTE p w\(round * 200 + $0)\(String(repeating: "y", count: Int(rng.next() % 41))) a" })
+                _ = try client.readLines(200, timeout: 20)
+                round += 1
+                usleep(20_000)
+            }
+        }
+        let closed = try waitUntil(timeout: 20) { try stat(control, "slow_consumers_closed") == UInt64(count) }
+        stop.withLock { $0 = true }
+        try voting.wait()
+        #expect(closed)
+
+        var withError = 0
+        var problems: [String] = []
+        for (index, fd) in tails.enumerated() {
+            let from = UInt64(1 + index * 613)
+            var splitter = LineSplitter()
+            var checker = SeqChecker(from: from)
+            var first: String?
+            var errors: [String] = []
+            try readRaw(fd: fd, timeout: 10) { bytes in
+                for line in splitter.feed(bytes) {
+                    if first == nil { first = line } else if line.contains("ERR ") { errors.append(line) } else if errors.isEmpty { checker.take(line) }
+                }
+                return true
+            }
+            if first != "OK tailing from \(from)" { problems.append("tail \(index): first line \(first ?? "none")") }
+            if !checker.problems.isEmpty { problems.append("tail \(index): \(checker.problems)") }
+            guard let error = errors.first else { continue }
+            withError += 1
+            if !error.hasPrefix("ERR slow-consumer resume with TAIL FROM ") {
+                problems.append("tail from \(from): the error is glued to a partly received line: \(error.suffix(120))")
+            }
+            let resume = error.split(separator: " ").last.flatMap { UInt64($0) }
+            if resume != checker.last + 1 {
+                problems.append("tail from \(from): last complete EVENT \(checker.last), but told to resume from \(resume.map(String.init) ?? "?")")
+            }
+        }
+        print("\(withError) of \(count) closed tails found the ERR slow-consumer line; \(problems.count) problems")
+        #expect(problems.isEmpty, "\(problems.count) problems: \(problems.prefix(4))")
+    }
 }

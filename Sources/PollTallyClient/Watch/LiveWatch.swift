@@ -12,7 +12,7 @@ public enum LiveWatch {
     static let home = "\u{1B}[H\u{1B}[2J"
 
     /// Watches `poll`; returns a process exit status. `interactive` draws for a terminal.
-    public static func run(host: String, port: Int, poll: String, interactive: Bool) -> Int32 {
+    public static func run(host: String, port: Int, poll: String, token: String?, interactive: Bool) -> Int32 {
         let client: LineClient
         do throws(ClientError) {
             client = try LineClient(host: host, port: port, timeoutSeconds: 0)
@@ -22,6 +22,14 @@ public enum LiveWatch {
         }
         defer { client.close() }
         do throws(ClientError) {
+            if let token {
+                try client.send(["AUTH \(token)"])
+                let reply = try client.readLine()
+                guard reply.hasPrefix("OK") else {
+                    writeErr("polltally watch: \(reply)")
+                    return 1
+                }
+            }
             try client.send(["RESULTS \(poll)", "WATCH \(poll)"])
             let header = try client.readLine()
             if header.hasPrefix("ERR ") {

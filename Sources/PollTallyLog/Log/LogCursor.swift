@@ -31,10 +31,20 @@ public final class LogCursor: @unchecked Sendable {
     /// array means there is nothing more up to `limit` yet. Events before `nextSeq` are skipped.
     public func read(through limit: UInt64, maxBytes: Int = 64 * 1024) throws(LogError) -> [Event] {
         var events: [Event] = []
+        do throws(LogError) {
+            try read(through: limit, maxBytes: maxBytes, into: &events)
+        } catch {
+            // Hand over what was read before the damage; the next call meets it again and throws.
+            if events.isEmpty { throw error }
+        }
+        return events
+    }
+
+    private func read(through limit: UInt64, maxBytes: Int, into events: inout [Event]) throws(LogError) {
         var taken = 0
         while nextSeq <= limit && taken < maxBytes {
             if segment == nil { try openSegment() }
-            guard let segment else { return events }
+            guard let segment else { return }
             let scan: RecordFrame.Scan = buffer.withUnsafeBytes { RecordFrame.scan($0, at: consumed) }
             switch scan {
             case .record(let payload, let next):
@@ -44,7 +54,7 @@ public final class LogCursor: @unchecked Sendable {
                 } catch {
                     throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: error.description)
                 }
-                guard event.seq <= limit else { return events }
+                guard event.seq <= limit else { return }
                 let size = next - consumed
                 consumed = next
                 // Skipping to the first wanted event costs reading, not returning: it is not counted.
@@ -59,13 +69,13 @@ public final class LogCursor: @unchecked Sendable {
                 if try !fill() {
                     // End of this segment: the event we want is in the next one, if it exists yet.
                     try advanceSegment()
-                    if self.segment?.path == segment.path { return events }
+                    if self.segment?.path == segment.path { return }
                 }
             case .corrupt(let reason):
                 throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: reason.description)
             }
         }
-        return events
+        return
     }
 
     /// Reads more of the current segment; false at its end.

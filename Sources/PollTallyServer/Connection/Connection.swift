@@ -292,8 +292,11 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
                 lastSendProgress = Connection.now()
             case .success(.wouldBlock), .success(.endOfFile):
                 if outputSent >= 64 * 1024 && outputSent * 2 >= output.count {
-                    output.removeFirst(outputSent)
-                    outputSent = 0
+                    // Drop what is sent, but keep the start of the line in progress: the last word
+                    // of a slow consumer must be able to complete it (closeWithLastWord).
+                    let cut = output[..<outputSent].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+                    output.removeFirst(cut)
+                    outputSent -= cut
                 }
                 setWriting(true)
                 updateReading()
