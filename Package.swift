@@ -25,10 +25,10 @@ let package = Package(
         // The command-line tool: flags and wiring only.
         .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyClient"], swiftSettings: strict),
 
-        // A blocking TCP line client shared by the server and process tests.
+        // Shared by the test targets: a blocking TCP line client, stream helpers, a seeded PRNG.
         .target(name: "PollTallyTestSupport", path: "Tests/PollTallyTestSupport", swiftSettings: strict),
-        .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore"], swiftSettings: strict),
-        .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore"], swiftSettings: strict),
+        .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
         .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
         .testTarget(name: "PollTallyClientTests", dependencies: ["PollTallyClient"], swiftSettings: strict),
         .testTarget(name: "polltallyTests", dependencies: ["polltally", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),

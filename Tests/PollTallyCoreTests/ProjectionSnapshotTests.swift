@@ -1,4 +1,5 @@
 import Testing
+import PollTallyTestSupport
 @testable import PollTallyCore
 
 @Suite("Projection after a snapshot: the covered-event rule")

@@ -1,4 +1,5 @@
 import Testing
+import PollTallyTestSupport
 @testable import PollTallyCore
 
 /// Drives a projection the way the server does: decide, then apply under the next seq.

@@ -1,4 +1,5 @@
 @testable import PollTallyCore
+import PollTallyTestSupport
 
 /// A random history the server could have logged: polls created, votes cast, moved and retracted,
 /// a few polls closed; every event one that `decide` accepted.

@@ -1,4 +1,5 @@
 import Testing
+import PollTallyTestSupport
 @testable import PollTallyLog
 #if canImport(Glibc)
 import Glibc

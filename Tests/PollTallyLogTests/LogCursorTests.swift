@@ -1,4 +1,5 @@
 import Foundation
+import PollTallyTestSupport
 import Testing
 @testable import PollTallyLog
 import PollTallyCore

@@ -1,4 +1,5 @@
 @testable import PollTallyServer
+import PollTallyTestSupport
 import Testing
 
 /// Pipelining: many requests in one write get exactly one reply each, in order, and reads see
