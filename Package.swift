@@ -26,7 +26,7 @@ let package = Package(
         .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyClient"], swiftSettings: strict),
 
         // Shared by the test targets: a blocking TCP line client, stream helpers, a seeded PRNG.
-        .target(name: "PollTallyTestSupport", path: "Tests/PollTallyTestSupport", swiftSettings: strict),
+        .target(name: "PollTallyTestSupport", dependencies: ["PollTallyClient"], path: "Tests/PollTallyTestSupport", swiftSettings: strict),
         .testTarget(name: "PollTallyCoreTests", dependencies: ["PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
         .testTarget(name: "PollTallyLogTests", dependencies: ["PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),
         .testTarget(name: "PollTallyServerTests", dependencies: ["PollTallyServer", "PollTallyLog", "PollTallyCore", "PollTallyTestSupport"], swiftSettings: strict),

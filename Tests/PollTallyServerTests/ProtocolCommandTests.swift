@@ -1,4 +1,5 @@
 import PollTallyCore
+import PollTallyTestSupport
 import PollTallyLog
 @testable import PollTallyServer
 import Testing

@@ -99,24 +99,6 @@ final class ErrorBox: @unchecked Sendable {
     var first: (any Error)? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }
 
-/// A value shared between threads under a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
-/// The seq of an `OK <seq>` reply, or nil for anything else.
-func okSeq(_ reply: String) -> UInt64? {
-    guard reply.hasPrefix("OK ") else { return nil }
-    return UInt64(reply.dropFirst(3))
-}
-
 /// The parts of a `TALLY <poll> <seq> <open|closed> <opt>=<n> … total=<n>` line.
 struct ParsedTally: Equatable {
     var poll: String

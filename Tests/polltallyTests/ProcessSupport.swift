@@ -197,23 +197,6 @@ func runConcurrently(_ count: Int, _ body: @escaping @Sendable (Int) throws -> V
     if let error = errors.withLock({ $0.first }) { throw error }
 }
 
-/// A value shared between threads under a lock.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
-func okSeq(_ reply: String) -> UInt64? {
-    guard reply.hasPrefix("OK ") else { return nil }
-    return UInt64(reply.dropFirst(3))
-}
-
 /// Polls `condition` every 2 ms until it holds or `timeout` seconds pass.
 func waitUntil(timeout: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = TestClient.now() + timeout
