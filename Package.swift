@@ -14,8 +14,10 @@ let package = Package(
     targets: [
         // Hardware CRC32C (SSE4.2) with a portable fallback: the one thing Swift cannot reach directly.
         .target(name: "CRC32C"),
+        // A cache prefetch hint, which Swift cannot express either.
+        .target(name: "CPUHints"),
         // Pure values and functions: events, their codec, the tally state machine, the line protocol.
-        .target(name: "PollTallyCore", dependencies: ["CRC32C"], swiftSettings: strict),
+        .target(name: "PollTallyCore", dependencies: ["CRC32C", "CPUHints"], swiftSettings: strict),
         // The on-disk, append-only event log: files, framing, group commit, recovery.
         .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
         // Sockets, connections, projection actors, watchers.

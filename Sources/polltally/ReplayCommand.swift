@@ -21,15 +21,13 @@ enum ReplayCommand: Command {
         let directory = LogDirectory(path: arguments.string("data") ?? "./polltally-data")
         let until = try arguments.integer("until", default: UInt64.max, in: 0...UInt64.max)
         let only = arguments.string("poll")
-        var projection = Projection(limits: .init(maxOptions: 255))
-        // The whole log from seq 1, never a snapshot: replay is the audit of the history.
+        // One projection per core, each owning its polls; the whole log from seq 1, never a
+        // snapshot: replay is the audit of the history.
+        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: max(1, Output.activeCores))
         var progress = ScanProgress("replay", directory: directory)
         do throws(LogError) {
-            _ = try LogScanner(directory: directory).scan(throughSeq: until) { event, location throws(LogError) in
-                do throws(TallyRule) { try projection.apply(event) } catch {
-                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
-                }
-                progress.event(at: location)
+            _ = try LogReplayer(directory: directory).replay(into: &projections, throughSeq: until) { events, location in
+                progress.events(events, at: location)
             }
         } catch {
             progress.finish()
@@ -39,13 +37,14 @@ enum ReplayCommand: Command {
         progress.finish()
         var out = LineWriter()
         if let only {
-            guard let tally = projection.tally(only) else {
+            guard let tally = projections[PollPartition.index(of: only, count: projections.count)].tally(only) else {
                 Output.err("polltally replay: no poll named \(only)")
                 return 1
             }
             out.line(ReplyFormat.tallyLine(tally))
         } else {
-            for tally in projection.tallies { out.line(ReplyFormat.tallyLine(tally)) }
+            let tallies = projections.flatMap(\.tallies).sorted { $0.poll.utf8.lexicographicallyPrecedes($1.poll.utf8) }
+            for tally in tallies { out.line(ReplyFormat.tallyLine(tally)) }
         }
         out.flush()
         return 0

@@ -41,6 +41,17 @@ struct ScanProgress {
         guard enabled else { return }
         events += 1
         guard events & 0x3FFF == 0 else { return }
+        redraw(at: location)
+    }
+
+    /// Notes that `count` events have been read so far, the last at `location`.
+    mutating func events(_ count: Int, at location: LogScanner.Location) {
+        guard enabled else { return }
+        events = count
+        redraw(at: location)
+    }
+
+    private mutating func redraw(at location: LogScanner.Location) {
         bytes = (bytesBefore[location.path] ?? 0) + location.offset
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastPrinted >= 250_000_000 else { return }

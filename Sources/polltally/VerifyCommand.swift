@@ -20,7 +20,7 @@ enum VerifyCommand: Command {
         let path = arguments.string("data") ?? "./polltally-data"
         let directory = LogDirectory(path: path)
         var healthy = true
-        var projection = Projection(limits: .init(maxOptions: 255))
+        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: Output.activeCores)
         var logProblem = false
         var lastSeq: UInt64 = 0
         do throws(LogError) {
@@ -28,11 +28,8 @@ enum VerifyCommand: Command {
             var progress = ScanProgress("verify", directory: directory)
             let summary: LogScanner.Summary
             do throws(LogError) {
-                summary = try LogScanner(directory: directory).scan { event, location throws(LogError) in
-                    do throws(TallyRule) { try projection.apply(event) } catch {
-                        throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
-                    }
-                    progress.event(at: location)
+                summary = try LogReplayer(directory: directory).replay(into: &projections) { events, location in
+                    progress.events(events, at: location)
                 }
             } catch {
                 progress.finish()
@@ -44,20 +41,21 @@ enum VerifyCommand: Command {
                 Output.err("polltally verify: \(torn); the next 'serve' cuts it")
                 healthy = false
             } else {
-                Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes, \(projection.polls.count) polls")
+                Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes, \(projections.reduce(0) { $0 + $1.pollCount }) polls")
             }
         } catch {
             Output.err("polltally verify: \(error)")
             healthy = false
             logProblem = true
         }
-        if !verifySnapshots(path: path, directory: directory, log: logProblem ? nil : (projection, lastSeq)) { healthy = false }
+        let polls = projections.reduce(into: [String: PollState]()) { all, projection in all.merge(projection.polls) { first, _ in first } }
+        if !verifySnapshots(path: path, directory: directory, log: logProblem ? nil : (polls, lastSeq)) { healthy = false }
         return healthy ? 0 : 1
     }
 
     /// Checks each snapshot file on its own; with a healthy log, also that the snapshot plus the
     /// log after it give the log's state. Reports each problem; returns whether all are healthy.
-    private static func verifySnapshots(path: String, directory: LogDirectory, log: (projection: Projection, lastSeq: UInt64)?) -> Bool {
+    private static func verifySnapshots(path: String, directory: LogDirectory, log: (polls: [String: PollState], lastSeq: UInt64)?) -> Bool {
         let store = SnapshotStore(path: path)
         let files: [SnapshotStore.File]
         do throws(SnapshotError) { files = try store.files() } catch {
@@ -95,26 +93,22 @@ enum VerifyCommand: Command {
     /// Applies the log after `snapshot` to it, as a restart does, and compares with the full log's
     /// state; the problem, if any.
     private static func compare(_ snapshot: Snapshot, file: SnapshotStore.File, directory: LogDirectory,
-                                log: (projection: Projection, lastSeq: UInt64)) -> String? {
+                                log: (polls: [String: PollState], lastSeq: UInt64)) -> String? {
         guard snapshot.maxSeq <= log.lastSeq else {
             return SnapshotError.aheadOfLog(path: file.path, maxSeq: snapshot.maxSeq, logLastSeq: log.lastSeq).description
         }
         var polls: [String: PollState] = [:]
         for section in snapshot.sections { polls.merge(section) { first, _ in first } }
-        var restored = Projection(limits: .init(maxOptions: 255), restoring: polls)
+        var restored = [Projection(limits: .init(maxOptions: 255), restoring: polls)]
         do throws(LogError) {
-            _ = try LogScanner(directory: directory).scan(fromSeq: snapshot.seq + 1) { event, location throws(LogError) in
-                do throws(TallyRule) { try restored.applyUnlessCovered(event) } catch {
-                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
-                }
-            }
+            _ = try LogReplayer(directory: directory).replay(into: &restored, fromSeq: snapshot.seq + 1, unlessCovered: true)
         } catch {
             if case .invalidEvent(_, _, let seq, let reason) = error {
                 return SnapshotError.disagreesWithLog(path: file.path, seq: seq, reason: reason).description
             }
             return "\(file.path): cannot read the log after it: \(error)"
         }
-        if let poll = firstDifference(restored.polls, log.projection.polls) {
+        if let poll = firstDifference(restored[0].polls, log.polls) {
             return "\(file.path): the snapshot plus the log after it give poll \(poll) a different state than the full log"
         }
         return nil

@@ -2,7 +2,7 @@ extension Projection {
     /// A projection holding `polls` as restored from a snapshot.
     public init(limits: Limits = Limits(), restoring polls: [String: PollState]) {
         self.init(limits: limits)
-        self.polls = polls
+        for state in polls.values { add(state) }
     }
 
     /// Whether `event` is already part of this state, which was restored from a snapshot: its poll
@@ -13,7 +13,7 @@ extension Projection {
     /// `lastSeq`, so a later event of the poll is covered if and only if its seq is ≤ `lastSeq`;
     /// an event of a poll the snapshot does not hold (its creation, and everything after) is not.
     public func covers(_ event: Event) -> Bool {
-        guard let state = polls[event.body.poll] else { return false }
+        guard let state = state(of: event.body.poll) else { return false }
         return state.tally.lastSeq >= event.seq
     }
 

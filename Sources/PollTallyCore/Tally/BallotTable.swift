@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
+import CPUHints
 
 /// Voter id → current ballot, for one poll: the index the state machine consults on every vote,
 /// and what a restart rebuilds ten million times from a snapshot.
@@ -11,11 +12,9 @@
 /// takes half the memory and builds about three times faster from raw bytes, which is what makes
 /// a restart from a large snapshot fit in a second.
 ///
-/// Ids are hashed with a multiply-and-fold hash in the manner of wyhash, keyed by secrets drawn at
-/// random once per process (they never leave it), so ids crafted without them cannot be made to
-/// collide; it costs a few nanoseconds an id where `Hasher` (SipHash) costs some sixty, which is
-/// most of a restart's time. Nothing about the layout is persisted: a snapshot stores the
-/// entries and a restart inserts them again.
+/// Ids are hashed with `IDHash` (keyed per process, a few nanoseconds an id where `Hasher` costs
+/// some sixty). Nothing about the layout is persisted: a snapshot stores the entries and a
+/// restart inserts them again.
 ///
 /// Limit: a poll's ids, including those of retracted votes not yet compacted away, must fit in
 /// 4 GiB (some 67 million voters of 64-byte ids; memory runs out long before).
@@ -59,7 +58,7 @@ public struct BallotTable: Sendable {
     /// The ballot of the voter whose id is `bytes`.
     public subscript(bytes bytes: UnsafeRawBufferPointer) -> Ballot? {
         guard !slots.isEmpty else { return nil }
-        let (index, found) = find(bytes, hash: Self.hash(bytes))
+        let (index, found) = find(bytes, hash: IDHash.hash(bytes))
         guard found else { return nil }
         let slot = slots[index]
         return Ballot(option: slot.option, seq: slot.seq)
@@ -109,7 +108,7 @@ public struct BallotTable: Sendable {
         for step in 0..<(entries.count + lookahead) {
             if step < entries.count {
                 let entry = entries[step]
-                let hash = Self.hash(UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)]))
+                let hash = IDHash.hash(UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)]))
                 hashes[step % ring] = hash
                 // Touch the home slot now; it is inserted `lookahead` entries later, from cache.
                 homeWasEmpty[step % ring] = slots[Int(truncatingIfNeeded: hash) & mask].keyLength == 0
@@ -141,16 +140,69 @@ public struct BallotTable: Sendable {
     /// Removes `voter`'s ballot; returns it.
     @discardableResult
     public mutating func removeValue(forKey voter: String) -> Ballot? {
-        guard !slots.isEmpty else { return nil }
         var voter = voter
-        let (index, found) = voter.withUTF8 { raw in
-            let bytes = UnsafeRawBufferPointer(raw)
-            return find(bytes, hash: Self.hash(bytes))
-        }
+        return voter.withUTF8 { removeValue(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Removes the ballot of the voter whose id is `bytes`; returns it.
+    @discardableResult
+    public mutating func removeValue(bytes: UnsafeRawBufferPointer) -> Ballot? {
+        guard !slots.isEmpty else { return nil }
+        let (index, found) = find(bytes, hash: IDHash.hash(bytes))
         guard found else { return nil }
         let removed = slots[index]
         remove(at: index)
         return Ballot(option: removed.option, seq: removed.seq)
+    }
+
+    /// Starts loading the home slot of the voter whose id is `bytes` into the cache, so that a
+    /// lookup of them a little later does not wait for memory. Changes nothing.
+    @inline(__always)
+    public func prefetch(bytes: UnsafeRawBufferPointer) {
+        guard !slots.isEmpty else { return }
+        let index = Int(truncatingIfNeeded: IDHash.hash(bytes)) & (slots.count - 1)
+        slots.withUnsafeBufferPointer { slots in
+            if let base = slots.baseAddress { polltally_prefetch(base + index) }
+        }
+    }
+
+    /// Starts loading the id bytes of the entry in the home slot of the voter whose id is `bytes`
+    /// (which `prefetch(bytes:)` should have loaded by now) if its tag matches: the second miss
+    /// of a lookup, the id compare. Changes nothing.
+    @inline(__always)
+    public func prefetchKey(bytes: UnsafeRawBufferPointer) {
+        guard !slots.isEmpty else { return }
+        let hash = IDHash.hash(bytes)
+        let slot = slots[Int(truncatingIfNeeded: hash) & (slots.count - 1)]
+        guard slot.keyLength != 0, slot.tag == Self.tag(hash) else { return }
+        keys.withUnsafeBytes { arena in
+            if let base = arena.baseAddress { polltally_prefetch(base + Int(slot.keyOffset)) }
+        }
+    }
+
+    /// What `move(bytes:to:)` found.
+    public enum Move: Equatable, Sendable {
+        /// The voter already held a ballot for the same option; nothing changed.
+        case unchanged(Ballot)
+        /// The voter's ballot is now the new one; `from` is the one it replaced (nil: a first vote).
+        case moved(from: Ballot?)
+    }
+
+    /// Gives the voter whose id is `bytes` (a valid id) `ballot`, unless they already hold one for
+    /// the same option: a vote's one lookup, where `subscript` then `updateValue` would take two.
+    public mutating func move(bytes: UnsafeRawBufferPointer, to ballot: Ballot) -> Move {
+        if (count + 1) * 4 > slots.count * 3 { grow() }
+        let hash = IDHash.hash(bytes)
+        let (index, found) = find(bytes, hash: hash)
+        if found {
+            let old = Ballot(option: slots[index].option, seq: slots[index].seq)
+            if old.option == ballot.option { return .unchanged(old) }
+            slots[index].option = ballot.option
+            slots[index].seq = ballot.seq
+            return .moved(from: old)
+        }
+        insert(bytes, hash: hash, at: index, ballot)
+        return .moved(from: nil)
     }
 
     /// Calls `body` with each voter's id bytes and ballot, in no particular order.
@@ -189,46 +241,6 @@ public struct BallotTable: Sendable {
         return capacity
     }
 
-    /// Per-process random keys of `hash`.
-    private static let secrets: (UInt64, UInt64, UInt64) = {
-        var generator = SystemRandomNumberGenerator()
-        return (generator.next() | 1, generator.next() | 1, generator.next() | 1)
-    }()
-
-    /// The 128-bit product of `a` and `b`, folded to 64 bits.
-    @inline(__always)
-    private static func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        let product = a.multipliedFullWidth(by: b)
-        return product.high ^ product.low
-    }
-
-    /// A keyed hash of an id's bytes: each 8-byte word (the last one zero-padded) is mixed into the
-    /// state by a folded 128-bit multiply with a secret; the secrets make the result unpredictable
-    /// without them, and keep a word from zeroing the state.
-    @inline(__always)
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        let (s0, s1, s2) = secrets
-        let count = bytes.count
-        var state = s2 ^ (UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15)
-        var offset = 0
-        while offset + 8 <= count {
-            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            state = fold(word ^ s0, state ^ s1)
-            offset += 8
-        }
-        if offset < count {
-            var word: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < count {
-                word |= UInt64(bytes[offset]) << shift
-                shift += 8
-                offset += 1
-            }
-            state = fold(word ^ s0, state ^ s1)
-        }
-        return fold(state ^ s1, state ^ s2 ^ 0xE703_7ED1_A0B4_28DB)
-    }
-
     @inline(__always)
     private static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 56) }
 
@@ -256,7 +268,7 @@ public struct BallotTable: Sendable {
 
     private mutating func update(bytes: UnsafeRawBufferPointer, _ ballot: Ballot, replace: Bool) -> Ballot? {
         if (count + 1) * 4 > slots.count * 3 { grow() }
-        let hash = Self.hash(bytes)
+        let hash = IDHash.hash(bytes)
         let (index, found) = find(bytes, hash: hash)
         if found {
             let old = slots[index]
@@ -266,6 +278,12 @@ public struct BallotTable: Sendable {
             }
             return Ballot(option: old.option, seq: old.seq)
         }
+        insert(bytes, hash: hash, at: index, ballot)
+        return nil
+    }
+
+    /// Puts a new voter into the empty slot `index` that `find` returned for it.
+    private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64, at index: Int, _ ballot: Ballot) {
         if keys.count + bytes.count > Int(UInt32.max) { compactKeys() }
         precondition(keys.count + bytes.count <= Int(UInt32.max), "a poll's voter ids passed 4 GiB")
         let offset = keys.count
@@ -273,7 +291,6 @@ public struct BallotTable: Sendable {
         slots[index] = Slot(keyOffset: UInt32(offset), keyLength: UInt8(truncatingIfNeeded: bytes.count), tag: Self.tag(hash),
                             option: ballot.option, seq: ballot.seq)
         count += 1
-        return nil
     }
 
     /// Empties slot `index` and shifts back the entries after it whose home is at or before it,
@@ -299,7 +316,7 @@ public struct BallotTable: Sendable {
 
     private func homeHash(of slot: Slot) -> UInt64 {
         keys.withUnsafeBytes { arena in
-            Self.hash(UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]))
+            IDHash.hash(UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]))
         }
     }
 
@@ -315,7 +332,7 @@ public struct BallotTable: Sendable {
         oldKeys.withUnsafeBytes { arena in
             for slot in old where slot.keyLength != 0 {
                 let key = UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)])
-                var index = Int(truncatingIfNeeded: Self.hash(key)) & mask
+                var index = Int(truncatingIfNeeded: IDHash.hash(key)) & mask
                 while slots[index].keyLength != 0 { index = (index + 1) & mask }
                 var moved = slot
                 moved.keyOffset = UInt32(keys.count)

@@ -21,6 +21,16 @@ public struct PollState: Sendable, Equatable {
         tally.options.firstIndex(of: option)
     }
 
+    /// The index of the option whose id is `bytes`.
+    func optionIndex(bytes: UnsafeRawBufferPointer) -> Int? {
+        tally.options.firstIndex { option in
+            var option = option
+            return option.withUTF8 { utf8 in
+                utf8.count == bytes.count && utf8.elementsEqual(bytes)
+            }
+        }
+    }
+
     mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
         let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), forKey: voter)
         let effect = TallyEffect.voteMoved(from: previous.map { Int($0.option) }, to: option)
@@ -38,5 +48,35 @@ public struct PollState: Sendable, Equatable {
     mutating func close(seq: UInt64) -> TallyEffect {
         tally.apply(.closed, seq: seq)
         return .closed
+    }
+
+    /// What `apply(voter:option:seq:unlessCovered:)` did.
+    enum RecordOutcome {
+        case applied
+        /// `unlessCovered` and the poll has already seen this seq: nothing done.
+        case covered
+        /// Refused, nothing changed: the poll is closed, the option unknown, the vote the voter's
+        /// current one, or (a retraction) the voter has no vote.
+        case closed, noSuchOption, unchanged, noVote
+    }
+
+    /// Applies a logged vote for `option` (nil: a retraction) by the voter whose id is `voter`,
+    /// event `seq`, from id bytes: `Projection.apply(record:)`'s work on this poll, done in place.
+    mutating func apply(voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer?, seq: UInt64, unlessCovered: Bool) -> RecordOutcome {
+        if unlessCovered, tally.lastSeq >= seq { return .covered }
+        guard tally.isOpen else { return .closed }
+        guard let option else {
+            guard let previous = ballots.removeValue(bytes: voter) else { return .noVote }
+            tally.apply(.voteMoved(from: Int(previous.option), to: nil), seq: seq)
+            return .applied
+        }
+        guard let index = optionIndex(bytes: option) else { return .noSuchOption }
+        switch ballots.move(bytes: voter, to: Ballot(option: UInt16(index), seq: seq)) {
+        case .unchanged:
+            return .unchanged
+        case .moved(let previous):
+            tally.apply(.voteMoved(from: previous.map { Int($0.option) }, to: index), seq: seq)
+            return .applied
+        }
     }
 }

@@ -21,44 +21,65 @@ public struct Projection: Sendable {
         case rejected(TallyRule)
     }
 
-    public internal(set) var polls: [String: PollState] = [:]
+    /// The polls in the order they were added; `index` finds one by id.
+    var states: [PollState] = []
+    var index = PollIndex()
     public var limits: Limits
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
+    /// Every poll by id (a new dictionary each time: for snapshots and checks, not per command).
+    public var polls: [String: PollState] {
+        Dictionary(uniqueKeysWithValues: states.map { ($0.tally.poll, $0) })
+    }
+
+    /// The number of polls.
+    public var pollCount: Int { states.count }
+
+    /// The state of `poll`, if it exists.
+    public func state(of poll: String) -> PollState? {
+        index.position(of: poll).map { states[$0] }
+    }
+
     /// The tally of `poll`, if it exists.
-    public func tally(_ poll: String) -> Tally? { polls[poll]?.tally }
+    public func tally(_ poll: String) -> Tally? { state(of: poll)?.tally }
 
     /// Every tally, in poll-id order (byte order of the ids).
     public var tallies: [Tally] {
-        polls.values.map(\.tally).sorted { $0.poll.utf8.lexicographicallyPrecedes($1.poll.utf8) }
+        states.map(\.tally).sorted { $0.poll.utf8.lexicographicallyPrecedes($1.poll.utf8) }
+    }
+
+    /// Adds a poll that is not present yet.
+    mutating func add(_ state: PollState) {
+        index.append(state.tally.poll)
+        states.append(state)
     }
 
     /// Whether `command` may be appended, given the current state.
     public func decide(_ command: EventBody) -> Decision {
         switch command {
         case .pollCreated(let poll, let options, _):
-            if polls[poll] != nil { return .rejected(.pollExists(poll)) }
+            if index.position(of: poll) != nil { return .rejected(.pollExists(poll)) }
             if options.count < 2 { return .rejected(.tooFewOptions) }
             if options.count > limits.maxOptions { return .rejected(.tooManyOptions(limits.maxOptions)) }
             var seen = Set<String>()
             for option in options where !seen.insert(option).inserted { return .rejected(.repeatedOption(option)) }
             return .append
         case .voteCast(let poll, let voter, let option):
-            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
             guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
             guard let index = state.optionIndex(option) else { return .rejected(.noSuchOption(poll: poll, option: option)) }
             if let ballot = state.ballot(of: voter), Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
             return .append
         case .voteRetracted(let poll, let voter):
-            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
             guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
             guard state.ballot(of: voter) != nil else { return .rejected(.noVote(poll: poll, voter: voter)) }
             return .append
         case .pollClosed(let poll):
-            guard let state = polls[poll] else { return .rejected(.noSuchPoll(poll)) }
+            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
             guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
             return .append
         }
@@ -77,22 +98,22 @@ public struct Projection: Sendable {
         switch event.body {
         case .pollCreated(let poll, let options, let question):
             let tally = Tally(poll: poll, options: options, question: question, seq: event.seq)
-            polls[poll] = PollState(tally: tally)
+            add(PollState(tally: tally))
             return .created(tally)
         case .voteCast(let poll, let voter, let option):
-            guard let index = polls[poll]?.optionIndex(option),
-                  let effect = polls[poll]?.cast(voter: voter, option: index, seq: event.seq) else {
+            guard let position = index.position(of: poll), let option = states[position].optionIndex(option) else {
                 throw .noSuchOption(poll: poll, option: option)
             }
-            return effect
+            return states[position].cast(voter: voter, option: option, seq: event.seq)
         case .voteRetracted(let poll, let voter):
-            guard let effect = polls[poll]?.retract(voter: voter, seq: event.seq) else {
+            guard let position = index.position(of: poll),
+                  let effect = states[position].retract(voter: voter, seq: event.seq) else {
                 throw .noVote(poll: poll, voter: voter)
             }
             return effect
         case .pollClosed(let poll):
-            guard let effect = polls[poll]?.close(seq: event.seq) else { throw .noSuchPoll(poll) }
-            return effect
+            guard let position = index.position(of: poll) else { throw .noSuchPoll(poll) }
+            return states[position].close(seq: event.seq)
         }
     }
 

@@ -61,6 +61,36 @@ public struct LogScanner: Sendable {
     /// that their seqs lead up to it: `Summary.segmentsSkipped` says how many, and
     /// `verifySegment` checks them one at a time (the server's background pass, `verify`).
     public func scan(fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, visit: (Event, Location) throws(LogError) -> Void) throws(LogError) -> Summary {
+        try withoutActuallyEscaping(visit) { (visit) throws(LogError) in
+            try scan(fromSeq: fromSeq, throughSeq: throughSeq, consumer: .events(visit))
+        }
+    }
+
+    /// Reads every record with seq ≥ `fromSeq` as `scan` does, but hands them over undecoded, a
+    /// batch at a time (at most `batchSize` records, never spanning two segments): for replay and
+    /// recovery, which apply payloads in place (`Projection.apply(record:)`) and can share a batch
+    /// out over threads.
+    ///
+    /// Each record's checksum, its head (kind and seq) and the run of seqs are verified here; the
+    /// rest of the payload is the visitor's to check, and a payload it cannot apply should be
+    /// thrown as `LogError.invalidEvent` or `.corruptRecord` at the record's location. A batch
+    /// is valid only during its visit.
+    public func scanRecords(
+        fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, batchSize: Int = 65_536,
+        visit: (RecordBatch) throws(LogError) -> Void
+    ) throws(LogError) -> Summary {
+        try withoutActuallyEscaping(visit) { (visit) throws(LogError) in
+            try scan(fromSeq: fromSeq, throughSeq: throughSeq, consumer: .batches(size: max(1, batchSize), visit))
+        }
+    }
+
+    /// What a scan does with each record at or after `fromSeq` (its closures never outlive the scan).
+    private enum Consumer {
+        case events((Event, Location) throws(LogError) -> Void)
+        case batches(size: Int, (RecordBatch) throws(LogError) -> Void)
+    }
+
+    private func scan(fromSeq: UInt64, throughSeq: UInt64, consumer: Consumer) throws(LogError) -> Summary {
         let segments = try directory.segments()
         var summary = Summary()
         let startIndex = Self.firstSegmentRead(segments, fromSeq: fromSeq)
@@ -72,7 +102,7 @@ public struct LogScanner: Sendable {
             if summary.lastSeq >= throughSeq { break }
             let segment = segments[index]
             let isLast = index == segments.count - 1
-            try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, visit: visit)
+            try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, consumer: consumer)
         }
         return summary
     }
@@ -91,31 +121,62 @@ public struct LogScanner: Sendable {
         var expected = expectedFirstSeq
         var summary = Summary()
         summary.lastSeq = max(segment.firstSeq, 1) - 1
-        try scanSegment(segment, isLast: false, fromSeq: 0, throughSeq: .max, expected: &expected, summary: &summary) { _, _ in }
+        try scanSegment(segment, isLast: false, fromSeq: 0, throughSeq: .max, expected: &expected, summary: &summary, consumer: .events { _, _ in })
         return summary.lastSeq
     }
 
     private func scanSegment(
         _ segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64, expected: inout UInt64?,
-        summary: inout Summary, visit: (Event, Location) throws(LogError) -> Void
+        summary: inout Summary, consumer: Consumer
     ) throws(LogError) {
         let bytes = try Self.readFile(segment.path)
         summary.bytesRead += Int64(bytes.count)
         summary.lastSegment = segment
         let result: Result<Void, LogError> = bytes.withUnsafeBytes { raw in
+            var batch = RecordBatch(path: segment.path, bytes: raw)
+            // Each record at or after fromSeq, its seq already checked to follow the one before.
+            let take: (Range<Int>, UInt64, Int) throws(LogError) -> Void
+            switch consumer {
+            case .events(let visit):
+                take = { payload, _, offset throws(LogError) in
+                    let event: Event
+                    do throws(EventCodec.DecodeError) {
+                        event = try EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload]))
+                    } catch {
+                        throw .corruptRecord(path: segment.path, offset: Int64(offset), reason: error.description)
+                    }
+                    try visit(event, Location(path: segment.path, offset: Int64(offset)))
+                }
+            case .batches(let size, let visit):
+                take = { payload, seq, offset throws(LogError) in
+                    batch.records.append(RecordBatch.Record(offset: offset, payload: payload, seq: seq))
+                    if batch.records.count >= size {
+                        try visit(batch)
+                        batch.records.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
             do throws(LogError) {
-                try scanBytes(raw, segment: segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, visit: visit)
-                return .success(())
+                try scanBytes(raw, segment: segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq,
+                              expected: &expected, summary: &summary, take: take)
             } catch {
+                // Records before the damage go first, so an invalid event earlier in the log is what is reported.
+                if case .batches(_, let visit) = consumer, !batch.records.isEmpty {
+                    do throws(LogError) { try visit(batch) } catch { return .failure(error) }
+                }
                 return .failure(error)
             }
+            if case .batches(_, let visit) = consumer, !batch.records.isEmpty {
+                do throws(LogError) { try visit(batch) } catch { return .failure(error) }
+            }
+            return .success(())
         }
         try result.get()
     }
 
     private func scanBytes(
         _ raw: UnsafeRawBufferPointer, segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64,
-        expected: inout UInt64?, summary: inout Summary, visit: (Event, Location) throws(LogError) -> Void
+        expected: inout UInt64?, summary: inout Summary, take: (Range<Int>, UInt64, Int) throws(LogError) -> Void
     ) throws(LogError) {
         if let want = expected, segment.firstSeq != want {
             throw .sequenceGap(path: segment.path, offset: 0, expected: want, found: segment.firstSeq)
@@ -141,36 +202,26 @@ public struct LogScanner: Sendable {
             let location = Location(path: segment.path, offset: Int64(offset))
             switch RecordFrame.scan(raw, at: offset) {
             case .record(let payload, let next):
-                // Before fromSeq only the checksum, kind byte and seq are checked: decoding every event of
-                // the segment a snapshot's seq falls in would be most of a restart's time.
-                if payload.count >= 9, (1...4).contains(raw[payload.lowerBound]),
-                   case let seq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: payload.lowerBound + 1, as: UInt64.self)),
-                   seq >= 1, seq < fromSeq {
-                    let want = expected ?? seq
-                    guard seq == want else {
-                        throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: seq)
-                    }
-                    expected = seq + 1
-                    summary.lastSeq = seq
-                    offset = next
-                    continue
+                // Here only the checksum, the head (kind, seq) and the run of seqs are checked; the rest
+                // of a payload at or after fromSeq is checked by whoever takes it. Before fromSeq nothing
+                // more is: decoding every event of the segment a snapshot's seq falls in would be most
+                // of a restart's time.
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[payload])
+                guard let seq = EventView.seq(of: bytes) else {
+                    var reason = "event payload has no valid head"
+                    do throws(EventCodec.DecodeError) { _ = try EventView(bytes) } catch { reason = error.description }
+                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: reason)
                 }
-                let event: Event
-                do throws(EventCodec.DecodeError) {
-                    event = try EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload]))
-                } catch {
-                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: error.description)
+                let want = expected ?? seq
+                guard seq == want else {
+                    throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: seq)
                 }
-                let want = expected ?? event.seq
-                guard event.seq == want else {
-                    throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: event.seq)
-                }
-                expected = event.seq + 1
-                if event.seq >= fromSeq {
-                    try visit(event, location)
+                if seq >= fromSeq {
+                    try take(payload, seq, offset)
                     summary.events += 1
                 }
-                summary.lastSeq = event.seq
+                expected = seq + 1
+                summary.lastSeq = seq
                 offset = next
             case .incomplete:
                 // A damaged length can also claim more bytes than the file has: corruption if valid records follow.

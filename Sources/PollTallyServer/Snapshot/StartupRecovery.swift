@@ -74,14 +74,8 @@ enum StartupRecovery {
         let fromSeq = snapshotSeq + 1
         let summary: LogScanner.Summary
         do throws(LogError) {
-            summary = try LogScanner(directory: directory).scan(fromSeq: fromSeq) { event, location throws(LogError) in
-                let index = ShardRouter.shardIndex(of: event.body.poll, count: config.shards)
-                do throws(TallyRule) {
-                    if file == nil { try projections[index].apply(event) } else { try projections[index].applyUnlessCovered(event) }
-                } catch {
-                    throw .invalidEvent(path: location.path, offset: location.offset, seq: event.seq, reason: "\(error)")
-                }
-            }
+            // The shards' projections apply their polls' events in parallel (PollPartition routes as ShardRouter does).
+            summary = try LogReplayer(directory: directory).replay(into: &projections, fromSeq: fromSeq, unlessCovered: file != nil)
         } catch {
             if let file, case .invalidEvent(_, _, let seq, let reason) = error {
                 reject(.disagreesWithLog(path: file.path, seq: seq, reason: reason), config: config, status: status)
