@@ -16,31 +16,21 @@ extension Connection {
                 unique.append(poll)
             }
             // Subscribe before reading, so a change landing in between is pushed rather than missed.
+            pushGate.withLock { $0.watch(unique) }
             context.hub.watch(self, polls: unique)
-            watching.formUnion(unique)
-            for poll in unique { pendingUpdates[poll] = nil }
             let tallies = unique.compactMap { board.tally($0) }
-            for tally in tallies { updateSeq[tally.poll] = tally.lastSeq }
+            pushGate.withLock { $0.gave(tallies.map { ($0.poll, $0.lastSeq) }) }
             return (["OK watching \(unique.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
         case .watchAll:
+            pushGate.withLock { $0.watchEveryPoll() }
             context.hub.watchEveryPoll(self)
-            watchingEveryPoll = true
-            pendingUpdates.removeAll()
             let tallies = board.all()
-            for tally in tallies { updateSeq[tally.poll] = tally.lastSeq }
+            pushGate.withLock { $0.gave(tallies.map { ($0.poll, $0.lastSeq) }) }
             return (["OK watching \(tallies.count)"] + tallies.map(ReplyFormat.updateLine)).joined(separator: "\n")
         case .unwatch(let polls):
-            if polls.isEmpty {
-                context.hub.unwatch(self, polls: nil)
-                watching.removeAll()
-                watchingEveryPoll = false
-                pendingUpdates.removeAll()
-                updateSeq.removeAll()
-            } else {
-                context.hub.unwatch(self, polls: polls)
-                watching.subtract(polls)
-                if !watchingEveryPoll { for poll in polls { pendingUpdates[poll] = nil; updateSeq[poll] = nil } }
-            }
+            // Stop here first: an update the hub offers from now on is refused.
+            pushGate.withLock { $0.unwatch(polls.isEmpty ? nil : polls) }
+            context.hub.unwatch(self, polls: polls.isEmpty ? nil : polls)
             return "OK"
         case .tail(let from, let poll):
             return startTail(from: from, poll: poll)

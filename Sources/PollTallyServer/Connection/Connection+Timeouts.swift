@@ -12,7 +12,7 @@ extension Connection {
             if unsentBytes > 0, now > lastSendProgress, now - lastSendProgress >= stall {
                 context.stats.slowConsumers.add(1, ordering: .relaxed)
                 closeWithLastWord(slowConsumerLine())
-            } else if slots.isEmpty, unsentBytes == 0, watching.isEmpty, !watchingEveryPoll, tail == nil,
+            } else if slots.isEmpty, unsentBytes == 0, tail == nil, !isWatching,
                       now > lastRead, now - lastRead >= idle {
                 closeWithLastWord(ProtocolError(.idleTimeout, "no request for \(context.config.idleTimeout.components.seconds) s; closing").line)
             }

@@ -7,9 +7,11 @@ import Synchronization
 /// pushed `UPDATE` and `EVENT` lines when watching or tailing.
 ///
 /// Confined to `queue` (hence `@unchecked Sendable`): every method runs there except `start`,
-/// `deliver`, `push`, `logMoved` and `sweep`, which only hop onto it. The flow per readable event:
-/// read → frame lines → parse → requests grouped by shard, one `enqueue` per shard for the whole
-/// batch → replies come back through `deliver` once durable → written in request order.
+/// `deliver`, `logMoved` and `sweep`, which only hop onto it, and `offer`, which works under
+/// `pushGate` (see `PushGate`: the hub may write an `UPDATE` straight to an idle watcher's
+/// socket). The flow per readable event: read → frame lines → parse → requests grouped by shard,
+/// one `enqueue` per shard for the whole batch → replies come back through `deliver` once
+/// durable → written in request order.
 final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked Sendable {
     let id: Int
     let queue: DispatchQueue
@@ -26,12 +28,13 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     /// Bytes queued for the socket; `output[outputSent...]` is not yet sent.
     private(set) var output: [UInt8] = []
     private(set) var outputSent = 0
-    /// Newest update line per watched poll not yet written (while replies or backpressure hold them).
-    var pendingUpdates: [String: String] = [:]
-    /// The seq of the newest tally given (or queued) to this client, per watched poll.
-    var updateSeq: [String: UInt64] = [:]
-    var watching: Set<String> = []
-    var watchingEveryPoll = false
+    /// What is watched, what each watcher was given, and whether the hub may write to the socket
+    /// directly. A `Mutex` because the hub's timer reads and writes it from its own queue, for a
+    /// few dictionary operations (and, for an idle watcher, one non-blocking send).
+    let pushGate = Mutex(PushGate())
+    /// False once this connection closed the gate and has not opened it since; the gate can
+    /// then only be closed, so `holdPushes` need not lock.
+    var pushesMayBeOpen = false
     /// The `TAIL` this connection follows, if any.
     var tail: TailStream?
     /// Set while a `logMoved` wake-up is queued, so a busy log does not flood the queue.
@@ -46,7 +49,9 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     private(set) var closed = false
     /// When the client last sent bytes, and when the socket last accepted some (monotonic ns).
     private(set) var lastRead = Connection.now()
-    private(set) var lastSendProgress = Connection.now()
+    /// The hub's direct writes do not move it: the connection sets it when it takes the socket
+    /// back from the hub (`holdPushes`), since nothing of its own waited while the hub wrote.
+    var lastSendProgress = Connection.now()
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Commands and single-poll reads of the current read event, per shard index.
     private var scratchBatches: [[(slot: Int, request: Request)]] = []
@@ -100,6 +105,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     /// Frames and handles `bytes`; what follows a wrong `AUTH` is held until its penalty is over.
     private func consume(_ bytes: UnsafeRawBufferPointer) {
+        holdPushes()
         // Held input goes first: new bytes queue behind it, so requests keep their order.
         guard !penalized, heldInput.isEmpty, slots.count < context.config.maxPendingReplies else {
             heldInput.append(contentsOf: bytes)
@@ -123,6 +129,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     /// The client finished sending: a last line without `\n` still counts.
     private func finishInput() {
+        holdPushes()
         framer.finish { _ = handle($0, into: &scratchBatches) }
         submitBatches()
         flush()
@@ -216,20 +223,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
         }
     }
 
-    func push(_ updates: [(poll: String, seq: UInt64, line: String)]) {
-        queue.async { [self] in
-            guard !closed else { return }
-            for update in updates where watchingEveryPoll || watching.contains(update.poll) {
-                // Never older than, nor a repeat of, what this client was already given.
-                guard update.seq > (updateSeq[update.poll] ?? 0) else { continue }
-                updateSeq[update.poll] = update.seq
-                pendingUpdates[update.poll] = update.line
-            }
-            flush()
-        }
-    }
-
-    /// Moves every reply that is due into the output, then pushed lines, then writes.
+    /// Moves every reply that is due into the output, then pushed lines, then writes; once all is
+    /// sent, lets the hub write updates directly again.
     func flush() {
         repeat {
             // Replies wait in their slots rather than pile up in `output` past `maxOutput`.
@@ -240,15 +235,13 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
                 case .pending: break
                 }
             }
-            if slots.isEmpty && !pendingUpdates.isEmpty && unsentBytes < context.config.maxOutput {
-                for line in pendingUpdates.values { appendLine(line) }
-                pendingUpdates.removeAll(keepingCapacity: true)
-            }
+            if slots.isEmpty && unsentBytes < context.config.maxOutput { appendPendingUpdates() }
             writeOutput()
             // If the socket took everything, more due replies can go now: no event would wake us for them.
         } while !closed && unsentBytes < context.config.maxOutput && slots.headIsDue
         if tail != nil { pumpTail() }
         if !heldInput.isEmpty { resumeHeldInput() }
+        reopenPushes()
     }
 
     // MARK: - Writing
@@ -262,12 +255,36 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     }
 
     func appendBytes(_ bytes: [UInt8]) {
+        holdPushes()
         output.append(contentsOf: bytes)
     }
 
     func appendLine(_ text: String) {
+        holdPushes()
         output.append(contentsOf: text.utf8)
         output.append(UInt8(ascii: "\n"))
+    }
+
+    /// Makes `bytes`, of which the first `sent` already reached the socket, the output. Only for
+    /// a direct push cut short, which happens only while the output is drained.
+    func replaceDrainedOutput(with bytes: [UInt8], sent: Int) {
+        guard unsentBytes == 0 else {
+            // Not reached (the gate is open only while the output is drained); never reorder.
+            output.append(contentsOf: bytes[sent...])
+            return
+        }
+        output = bytes
+        outputSent = sent
+        lastSendProgress = Self.now()
+    }
+
+    /// One non-blocking send from outside the queue (a direct push, under `pushGate`): how many
+    /// bytes the socket took; 0 when it took none or failed (the queue then finds out which).
+    func sendNow(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { raw in
+            guard case .bytes(let n)? = try? socket.send(raw) else { return 0 }
+            return n
+        }
     }
 
     private func onWritable() {
@@ -324,7 +341,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     private func finishIfDone() {
         guard !closed, slots.isEmpty, unsentBytes == 0, heldInput.isEmpty else { return }
-        if quitting || (peerFinishedSending && watching.isEmpty && !watchingEveryPoll && tail == nil) { close() }
+        if quitting || (peerFinishedSending && tail == nil && !isWatching) { close() }
     }
 
     /// Drops what is unsent and closes.
@@ -337,12 +354,11 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     private func close() {
         guard !closed else { return }
         closed = true
+        pushGate.withLock { $0.close() }
+        pushesMayBeOpen = false
         context.hub.unwatch(self, polls: nil)
         context.tails.remove(self)
         tail = nil
-        watching.removeAll()
-        pendingUpdates.removeAll()
-        updateSeq.removeAll()
         readSource.cancel()
         writeSource.cancel()
         // A suspended source runs its cancel handler only once resumed.
@@ -375,6 +391,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
     /// For a client that reads nothing, this is the only way a last word can still reach it.
     /// Any partly sent line is completed first, so the last word starts on a line of its own.
     func closeWithLastWord(_ line: String) {
+        holdPushes()
         var bytes: [UInt8] = []
         if outputSent > 0, output[outputSent - 1] != UInt8(ascii: "\n"),
            let end = output[outputSent...].firstIndex(of: UInt8(ascii: "\n")) {

@@ -2,15 +2,9 @@ import Dispatch
 import PollTallyCore
 import Synchronization
 
-/// Something that receives pushed `UPDATE` lines: a connection that sent `WATCH`.
-protocol WatchSubscriber: AnyObject, Sendable {
-    var id: Int { get }
-    /// Hands over the newest update line of each changed poll; must only enqueue and return.
-    func push(_ updates: [(poll: String, seq: UInt64, line: String)])
-}
-
 /// Fans durable tally changes out to watchers, coalesced: each interval, every poll that changed
-/// is rendered once and its newest `UPDATE` line sent to each of its watchers. A storm of votes
+/// is rendered once and its newest `UPDATE` line offered to each of its watchers, which write it
+/// straight to an idle watcher's socket from this queue (see `PushGate`). A storm of votes
 /// therefore costs a watcher at most one line per poll per interval, and the hub keeps only the
 /// newest tally per changed poll, never a queue.
 ///
@@ -82,25 +76,33 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
+    /// One tick: renders each changed poll's line once and offers it to the poll's watchers.
+    /// With one changed poll (the common case) every watcher is offered the same one-element
+    /// array; with several, each watcher gets its polls' lines in one offer (one write).
     private func flush() {
         let work: [(Tally, [any WatchSubscriber])] = state.withLock { state in
             guard !state.dirty.isEmpty else { return [] }
             let dirty = state.dirty
             state.dirty.removeAll(keepingCapacity: true)
             return dirty.values.map { tally in
-                var subscribers = state.everyPoll
-                if let named = state.watchers[tally.poll] { subscribers.merge(named) { first, _ in first } }
-                return (tally, Array(subscribers.values))
+                let named = state.watchers[tally.poll] ?? [:]
+                if state.everyPoll.isEmpty { return (tally, Array(named.values)) }
+                return (tally, Array(state.everyPoll.merging(named) { first, _ in first }.values))
             }
         }
-        guard !work.isEmpty else { return }
-        var bySubscriber: [Int: (any WatchSubscriber, [(poll: String, seq: UInt64, line: String)])] = [:]
-        for (tally, subscribers) in work {
-            let line = ReplyFormat.updateLine(tally)
+        let updates = work.map { tally, _ in
+            WatchUpdate(poll: tally.poll, seq: tally.lastSeq, line: Array((ReplyFormat.updateLine(tally) + "\n").utf8))
+        }
+        if updates.count == 1 {
+            for subscriber in work[0].1 { subscriber.offer(updates) }
+            return
+        }
+        var bySubscriber: [Int: (any WatchSubscriber, [WatchUpdate])] = [:]
+        for (index, (_, subscribers)) in work.enumerated() {
             for subscriber in subscribers {
-                bySubscriber[subscriber.id, default: (subscriber, [])].1.append((tally.poll, tally.lastSeq, line))
+                bySubscriber[subscriber.id, default: (subscriber, [])].1.append(updates[index])
             }
         }
-        for (subscriber, updates) in bySubscriber.values { subscriber.push(updates) }
+        for (subscriber, updates) in bySubscriber.values { subscriber.offer(updates) }
     }
 }
