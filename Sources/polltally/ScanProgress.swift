@@ -36,14 +36,6 @@ struct ScanProgress {
         return (try? fd.size()) ?? 0
     }
 
-    /// Counts one event read at `location`; redraws the line at most 4 times a second.
-    mutating func event(at location: LogScanner.Location) {
-        guard enabled else { return }
-        events += 1
-        guard events & 0x3FFF == 0 else { return }
-        redraw(at: location)
-    }
-
     /// Notes that `count` events have been read so far, the last at `location`.
     mutating func events(_ count: Int, at location: LogScanner.Location) {
         guard enabled else { return }

@@ -55,27 +55,17 @@ extension Projection {
         }
     }
 
-    /// Starts loading what applying the vote or retraction in `payload` will touch (its voter's
-    /// slot in the poll's ballot table) into the cache; a hint that changes nothing. Replay calls
-    /// it a few records ahead of `apply(record:)`.
-    ///
-    /// In two stages, as the lookup is two dependent loads: `.slot` loads the voter's home slot,
-    /// and `.key` (called some records later, once that slot is in cache) the id it points to.
+    /// Starts loading what applying the vote or retraction in `payload` will touch first (its
+    /// voter's home slot in the poll's ballot table) into the cache; a hint that changes nothing.
+    /// Replay calls it a few records ahead of `apply(record:)`, so that the misses of tables far
+    /// larger than the cache overlap.
     @inline(__always)
-    public func prefetch(record payload: UnsafeRawBufferPointer, _ stage: PrefetchStage) {
+    public func prefetch(record payload: UnsafeRawBufferPointer) {
         guard let view = try? EventView(payload), view.kind == .voteCast || view.kind == .voteRetracted,
               let position = index.position(of: UnsafeRawBufferPointer(rebasing: payload[view.poll])) else { return }
         let voter = UnsafeRawBufferPointer(rebasing: payload[view.voter])
-        states.withUnsafeBufferPointer { states in
-            switch stage {
-            case .slot: states[position].ballots.prefetch(bytes: voter)
-            case .key: states[position].ballots.prefetchKey(bytes: voter)
-            }
-        }
+        states.withUnsafeBufferPointer { states in states[position].ballots.prefetch(bytes: voter) }
     }
-
-    /// Which load of a ballot lookup `prefetch(record:_:)` starts.
-    public enum PrefetchStage: Sendable { case slot, key }
 
     private static func string(_ bytes: UnsafeRawBufferPointer) -> String {
         String(decoding: bytes, as: UTF8.self)

@@ -84,14 +84,10 @@ public struct LogReplayer: Sendable {
         func apply(lane: Int) {
             let indices = lanes[lane]
             for (position, index) in indices.enumerated() {
-                // The tables are far larger than the cache: ask for a record's slot, then its id, a few records ahead.
-                if position + 2 * Self.prefetchDistance < indices.count {
-                    let ahead = batch.records[Int(indices[position + 2 * Self.prefetchDistance])]
-                    projections[lane].prefetch(record: batch.payload(of: ahead), .slot)
-                }
+                // The tables are far larger than the cache: ask for a record's slot a few records ahead.
                 if position + Self.prefetchDistance < indices.count {
                     let ahead = batch.records[Int(indices[position + Self.prefetchDistance])]
-                    projections[lane].prefetch(record: batch.payload(of: ahead), .key)
+                    projections[lane].prefetch(record: batch.payload(of: ahead))
                 }
                 let record = batch.records[Int(index)]
                 do throws(Projection.RecordFailure) {
