@@ -285,3 +285,199 @@ struct LogScannerTests {
         }
     }
 }
+
+// MARK: - scanRecords
+
+extension LogScannerTests {
+    /// One record of a batch, copied out (a batch is valid only during its visit).
+    struct Taken: Equatable {
+        var path: String
+        var offset: Int64
+        var seq: UInt64
+        var payload: [UInt8]
+    }
+
+    /// Every batch `scanRecords` hands over, copied.
+    static func scanBatches(_ path: String, fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, batchSize: Int) throws(LogError)
+        -> (batches: [[Taken]], summary: LogScanner.Summary) {
+        var batches: [[Taken]] = []
+        let summary = try LogScanner(directory: LogDirectory(path: path)).scanRecords(fromSeq: fromSeq, throughSeq: throughSeq, batchSize: batchSize) { batch in
+            batches.append(batch.records.map { record in
+                Taken(path: batch.path, offset: Int64(record.offset), seq: record.seq, payload: Array(batch.payload(of: record)))
+            })
+        }
+        return (batches, summary)
+    }
+
+    static func payload(_ event: Event) -> [UInt8] {
+        var bytes: [UInt8] = []
+        EventCodec.encode(event, into: &bytes)
+        return bytes
+    }
+
+    /// Checks `batches` against what `scan` saw of the same log: the same records in the same order
+    /// and places, payloads that decode to its events; each batch within one segment, at most
+    /// `batchSize` long, and short only at the end of a segment.
+    static func check(_ batches: [[Taken]], against scanned: (events: [Event], locations: [LogScanner.Location], summary: LogScanner.Summary),
+                      batchSize: Int, _ comment: Comment) {
+        let records = batches.flatMap { $0 }
+        #expect(records.map(\.seq) == scanned.events.map(\.seq), comment)
+        #expect(records.map(\.path) == scanned.locations.map(\.path), comment)
+        #expect(records.map(\.offset) == scanned.locations.map(\.offset), comment)
+        #expect(records.map(\.payload) == scanned.events.map(payload), comment)
+        #expect(records.map { try? EventCodec.decode($0.payload[...]) } == scanned.events, comment)
+        let size = max(1, batchSize)
+        for (index, batch) in batches.enumerated() {
+            #expect(!batch.isEmpty && batch.count <= size, comment)
+            #expect(Set(batch.map(\.path)).count == 1, "a batch spans segments: \(comment)")
+            // A batch shorter than the size ends its segment: the next batch is of another segment.
+            if batch.count < size, index + 1 < batches.count {
+                #expect(batches[index + 1].first?.path != batch.first?.path, "a short batch mid-segment: \(comment)")
+            }
+        }
+    }
+
+    @Test("scanRecords hands over scan's records in order, in batches of at most batchSize that never span segments",
+          arguments: [0, 1, 2, 3, 4, 9, 10, 11, 64, 65_536])
+    func scanRecordsBatches(_ batchSize: Int) throws {
+        try withTempFolder { path in
+            _ = try Self.makeLog(path, firsts: [1, 11, 21], last: 25)
+            let scanned = try scanAll(path)
+            let (batches, summary) = try Self.scanBatches(path, batchSize: batchSize)
+            Self.check(batches, against: scanned, batchSize: batchSize, "hand-made log, batch size \(batchSize)")
+            #expect(summary == scanned.summary)
+            // Three segments of 10, 10 and 5 records, cut into full batches.
+            let size = max(1, batchSize)
+            let expectedCount = [10, 10, 5].map { ($0 + size - 1) / size }.reduce(0, +)
+            #expect(batches.count == expectedCount)
+        }
+        try withTempFolder { path in
+            try writeLog(path, batches: (0..<12).map { r in sampleBodies(r * 40..<(r + 1) * 40) }, options: EventLog.Options(fsync: .never, segmentSize: 2048))
+            #expect(try LogDirectory(path: path).segments().count > 3)
+            let scanned = try scanAll(path)
+            let (batches, summary) = try Self.scanBatches(path, batchSize: batchSize)
+            Self.check(batches, against: scanned, batchSize: batchSize, "written log, batch size \(batchSize)")
+            #expect(summary == scanned.summary)
+            #expect(summary.events == 480)
+        }
+    }
+
+    @Test("scanRecords honours fromSeq and throughSeq as scan does")
+    func scanRecordsWindow() throws {
+        try withTempFolder { path in
+            _ = try Self.makeLog(path, firsts: [1, 11, 21], last: 25)
+            let windows: [(UInt64, UInt64)] = [(1, .max), (2, .max), (10, .max), (11, .max), (12, 22), (21, 21), (25, .max), (26, .max),
+                                               (1, 0), (1, 1), (1, 10), (1, 11), (8, 22), (15, 12), (100, .max)]
+            for (from, through) in windows {
+                let scanned = try scanAll(path, fromSeq: from, throughSeq: through)
+                for batchSize in [1, 3, 100] {
+                    let (batches, summary) = try Self.scanBatches(path, fromSeq: from, throughSeq: through, batchSize: batchSize)
+                    Self.check(batches, against: scanned, batchSize: batchSize, "from \(from) through \(through)")
+                    #expect(summary == scanned.summary, "from \(from) through \(through)")
+                }
+            }
+        }
+    }
+
+    @Test("scanRecords reports a torn tail in its summary exactly as scan does")
+    func scanRecordsTornTail() throws {
+        for cut in [1, 5, 9, 20] {
+            try withTempFolder { path in
+                let layout = try Self.makeLog(path, firsts: [1, 11, 21], last: 25)
+                let last = try readFileBytes(layout[2].path)
+                try writeFileBytes(layout[2].path, Array(last.dropLast(cut)))
+                let scanned = try scanAll(path)
+                #expect(scanned.summary.tornTail != nil)
+                let (batches, summary) = try Self.scanBatches(path, batchSize: 4)
+                Self.check(batches, against: scanned, batchSize: 4, "cut \(cut)")
+                #expect(summary == scanned.summary)
+            }
+        }
+    }
+
+    @Test("scanRecords leaves a payload's body to the visitor: an undecodable event with a valid head is handed over")
+    func scanRecordsUndecodableBody() throws {
+        try withTempFolder { path in
+            let segmentPath = path + "/" + LogDirectory.segmentName(firstSeq: 1)
+            var (bytes, _) = makeSegment(firstSeq: 1, events: makeEvents(1...2))
+            let badOffset = Int64(bytes.count)
+            let bad = Self.payload(Event(seq: 3, timestampMs: 0, body: .voteCast(poll: "p", voter: "no spaces", option: "a")))
+            RecordFrame.append(to: &bytes) { $0 += bad }
+            RecordFrame.append(Event(seq: 4, timestampMs: 0, body: .pollClosed(poll: "p")), to: &bytes)
+            try writeFileBytes(segmentPath, bytes)
+            #expect(scanError(path) == .corruptRecord(path: segmentPath, offset: badOffset, reason: EventCodec.DecodeError.invalidIdentifier.description))
+            let (batches, summary) = try Self.scanBatches(path, batchSize: 10)
+            #expect(batches.flatMap { $0 }.map(\.seq) == [1, 2, 3, 4])
+            #expect(batches.flatMap { $0 }[2].payload == bad)
+            #expect(batches.flatMap { $0 }[2].offset == badOffset)
+            #expect(summary.events == 4 && summary.lastSeq == 4)
+        }
+    }
+
+    @Test("scanRecords throws scan's error for damage, after handing over the records before it")
+    func scanRecordsDamage() throws {
+        try withTempFolder { path in
+            let layout = try Self.makeLog(path, firsts: [1, 11, 21], last: 25)
+            // Record 14 (the 4th of the middle segment): a flipped payload byte.
+            var bytes = try readFileBytes(layout[1].path)
+            bytes[Int(layout[1].offsets[3]) + RecordFrame.headerSize + 5] ^= 1
+            try writeFileBytes(layout[1].path, bytes)
+            let expected = LogError.corruptRecord(path: layout[1].path, offset: layout[1].offsets[3], reason: RecordFrame.Reason.badChecksum.description)
+            #expect(scanError(path) == expected)
+            for batchSize in [1, 2, 5, 100] {
+                var seqs: [UInt64] = []
+                do throws(LogError) {
+                    _ = try LogScanner(directory: LogDirectory(path: path)).scanRecords(batchSize: batchSize) { batch in
+                        seqs += batch.records.map(\.seq)
+                    }
+                    Issue.record("expected corruption")
+                } catch {
+                    #expect(error == expected)
+                }
+                #expect(seqs == Array(1...13), "batch size \(batchSize)")
+            }
+        }
+        // A head that is not an event's (unknown kind): corruption, with scan's reason.
+        try withTempFolder { path in
+            let segmentPath = path + "/" + LogDirectory.segmentName(firstSeq: 1)
+            var (bytes, _) = makeSegment(firstSeq: 1, events: makeEvents(1...2))
+            let badOffset = Int64(bytes.count)
+            RecordFrame.append(to: &bytes) { $0 += [9, 3, 0, 0, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8) }
+            RecordFrame.append(Event(seq: 4, timestampMs: 0, body: .pollClosed(poll: "p")), to: &bytes)
+            try writeFileBytes(segmentPath, bytes)
+            let expected = LogError.corruptRecord(path: segmentPath, offset: badOffset, reason: EventCodec.DecodeError.unknownKind(9).description)
+            #expect(scanError(path) == expected)
+            do throws(LogError) {
+                _ = try Self.scanBatches(path, batchSize: 10)
+                Issue.record("expected corruption")
+            } catch {
+                #expect(error == expected)
+            }
+        }
+    }
+
+    @Test("a visitor's error stops scanRecords and is rethrown; the batch is visited once", arguments: [1, 3, 5, 10, 100])
+    func scanRecordsVisitorThrows(_ batchSize: Int) throws {
+        try withTempFolder { path in
+            _ = try Self.makeLog(path, firsts: [1, 11], last: 25)
+            var visits: [[UInt64]] = []
+            let failure = LogError.invalidEvent(path: "x", offset: 1, seq: 3, reason: "test")
+            do throws(LogError) {
+                _ = try LogScanner(directory: LogDirectory(path: path)).scanRecords(batchSize: batchSize) { batch throws(LogError) in
+                    visits.append(batch.records.map(\.seq))
+                    if batch.records.contains(where: { $0.seq == 3 }) { throw failure }
+                    // Anything after the failing batch would be a second failure.
+                    if visits.count > 1 && visits[visits.count - 2].contains(3) {
+                        throw LogError.invalidEvent(path: "y", offset: 2, seq: 0, reason: "visited again")
+                    }
+                }
+                Issue.record("expected the visitor's error")
+            } catch {
+                #expect(error == failure, "batch size \(batchSize)")
+            }
+            let size = min(batchSize, 10)
+            // The batches up to and including the one holding seq 3, each once.
+            #expect(visits == stride(from: 1, through: 3, by: size).map { start in Array(UInt64(start)...UInt64(start + size - 1)) }, "batch size \(batchSize)")
+        }
+    }
+}

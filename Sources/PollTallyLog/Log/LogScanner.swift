@@ -151,8 +151,9 @@ public struct LogScanner: Sendable {
                 take = { payload, seq, offset throws(LogError) in
                     batch.records.append(RecordBatch.Record(offset: offset, payload: payload, seq: seq))
                     if batch.records.count >= size {
+                        // Emptied even when the visit throws, so the damage path below never hands it over again.
+                        defer { batch.records.removeAll(keepingCapacity: true) }
                         try visit(batch)
-                        batch.records.removeAll(keepingCapacity: true)
                     }
                 }
             }
