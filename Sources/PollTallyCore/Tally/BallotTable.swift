@@ -98,7 +98,8 @@ public struct BallotTable: Sendable {
     /// of inserting it, so the cache misses of a large table overlap instead of queueing.
     public mutating func load(_ entries: UnsafeBufferPointer<LoadEntry>, keys bytes: UnsafeRawBufferPointer) -> Int? {
         guard !entries.isEmpty else { return nil }
-        while (count + entries.count) * 4 > slots.count * 3 { grow() }
+        // One allocation of the final size, not a doubling per power of two on the way there.
+        if (count + entries.count) * 4 > slots.count * 3 { grow(to: Self.capacity(for: count + entries.count)) }
         keys.reserveCapacity(keys.count + entries.reduce(0) { $0 + Int($1.keyLength) })
         // Entry i is hashed and its home slot prefetched at step i, and inserted at step i + lookahead.
         let lookahead = 16, ring = 32
@@ -308,9 +309,14 @@ public struct BallotTable: Sendable {
 
     /// Doubles the slots (8 at first) and reinserts every entry; drops the arena's garbage too.
     private mutating func grow() {
+        grow(to: max(8, slots.count * 2))
+    }
+
+    /// Moves every entry into `capacity` slots (a power of two, larger than now).
+    private mutating func grow(to capacity: Int) {
         let old = slots
         let oldKeys = keys
-        slots = Array(repeating: Slot(), count: max(8, old.count * 2))
+        slots = Array(repeating: Slot(), count: capacity)
         keys = []
         keys.reserveCapacity(oldKeys.count - garbage)
         garbage = 0
