@@ -8,9 +8,16 @@ import Synchronization
 /// therefore costs a watcher at most one line per poll per interval, and the hub keeps only the
 /// newest tally per changed poll, never a queue.
 ///
+/// Fan-out never takes more than a tenth of a core (`cpuShare`): a tick that took `d` to write
+/// (some 7 µs a watcher, nearly all of it the kernel's `send`) is followed by none for `9 d`, so
+/// with thousands of watchers lines come every few intervals instead of every one, and the votes
+/// that make them keep their speed. Each line is still the newest tally, and the last one after
+/// the votes stop still equals `TALLY`.
+///
 /// State is a `Mutex`: shards publish from their queues and connections subscribe from theirs,
-/// each holding it for a dictionary update. `@unchecked Sendable` covers only the timer, which
-/// is created in `init` and touched again only by `stop`.
+/// each holding it for a dictionary update. `@unchecked Sendable` covers the timer, which is
+/// created in `init` and touched again only by `stop`, and `quietUntil`, touched only by ticks,
+/// which run one at a time on the timer's serial queue.
 final class WatchHub: @unchecked Sendable {
     private struct State {
         var watchers: [String: [Int: any WatchSubscriber]] = [:]
@@ -19,16 +26,26 @@ final class WatchHub: @unchecked Sendable {
         var dirty: [String: Tally] = [:]
     }
 
+    /// The share of one core fan-out may take.
+    static let cpuShare = 0.1
+
     private let state = Mutex(State())
     private let timer: any DispatchSourceTimer
+    /// No tick writes before this uptime (ns): the quiet time the last tick earned.
+    private var quietUntil: UInt64 = 0
 
-    init(interval: Duration) {
+    /// Uptime in nanoseconds; tests give their own.
+    private let now: @Sendable () -> UInt64
+
+    /// `interval` is `--watch-interval`; the timer is started at once.
+    init(interval: Duration, now: @escaping @Sendable () -> UInt64 = { DispatchTime.now().uptimeNanoseconds }) {
+        self.now = now
         let queue = DispatchQueue(label: "polltally.watch", qos: .userInitiated)
         timer = DispatchSource.makeTimerSource(queue: queue)
         let (seconds, attoseconds) = interval.components
         let nanos = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
         timer.schedule(deadline: .now() + .nanoseconds(nanos), repeating: .nanoseconds(max(nanos, 1_000_000)), leeway: .milliseconds(1))
-        timer.setEventHandler { [weak self] in self?.flush() }
+        timer.setEventHandler { [weak self] in self?.tick() }
         timer.resume()
     }
 
@@ -74,6 +91,16 @@ final class WatchHub: @unchecked Sendable {
             for subscribers in state.watchers.values { ids.formUnion(subscribers.keys) }
             return ids.count
         }
+    }
+
+    /// Flushes unless the last flush's quiet time runs on; then sets the next quiet time. Called by
+    /// the timer; tests call it directly (one at a time, as the timer does).
+    func tick() {
+        let start = now()
+        guard start >= quietUntil else { return }
+        flush()
+        let took = now() - start
+        quietUntil = start + UInt64(Double(took) / Self.cpuShare)
     }
 
     /// One tick: renders each changed poll's line once and offers it to the poll's watchers.
