@@ -13,7 +13,7 @@ struct ErrorCodeTests {
         #expect(ErrorCode.allCases.map(\.rawValue) == [
             "unknown-command", "bad-request", "line-too-long", "unavailable", "poll-exists",
             "no-such-poll", "no-such-option", "poll-closed", "no-vote", "slow-consumer", "idle-timeout",
-            "auth-required", "auth-failed", "too-many-connections",
+            "auth-required", "auth-failed", "too-many-connections", "poll-full",
         ])
     }
 
@@ -22,6 +22,7 @@ struct ErrorCodeTests {
         (.noSuchPoll("lunch"), .noSuchPoll, ["lunch"]),
         (.noSuchOption(poll: "lunch", option: "pasta"), .noSuchOption, ["lunch", "pasta"]),
         (.pollClosed("lunch"), .pollClosed, ["lunch"]),
+        (.pollFull("lunch"), .pollFull, ["lunch"]),
         (.noVote(poll: "lunch", voter: "alice"), .noVote, ["lunch", "alice"]),
         (.tooFewOptions, .badRequest, ["2"]),
         (.repeatedOption("pizza"), .badRequest, ["pizza"]),

@@ -121,6 +121,7 @@ struct ProjectionRecordTests {
             case .tooManyOptions: return "tooManyOptions"
             case .invalidIdentifier: return "invalidIdentifier"
             case .unchangedVote: return "unchangedVote"
+            case .pollFull: return "pollFull"
             }
         }
     }

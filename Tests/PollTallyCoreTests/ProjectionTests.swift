@@ -497,4 +497,40 @@ struct ProjectionTests {
         #expect(driver.projection.tallies.contains { !$0.isOpen })
         #expect(driver.projection.tallies.contains { $0.total > 0 })
     }
+
+    /// A poll whose ballot table holds at most `capacity` bytes of voter ids, with 2 options.
+    private static func smallPoll(capacity: Int) -> Projection {
+        var state = PollState(tally: Tally(poll: "p", options: ["a", "b"], question: "", seq: 1))
+        state.ballots = BallotTable(keyCapacity: capacity)
+        return Projection(restoring: ["p": state])
+    }
+
+    @Test("a new voter whose id does not fit is refused with poll-full; existing voters still move and retract, and a retraction makes room")
+    func pollFull() throws {
+        var projection = Self.smallPoll(capacity: 10)
+        try projection.apply(Event(seq: 2, timestampMs: 0, body: .voteCast(poll: "p", voter: "vvvv1", option: "a")))
+        try projection.apply(Event(seq: 3, timestampMs: 0, body: .voteCast(poll: "p", voter: "vvvv2", option: "a")))
+        // 10 bytes used: one more byte of id does not fit.
+        #expect(projection.decide(.voteCast(poll: "p", voter: "v", option: "a")) == .rejected(.pollFull("p")))
+        #expect(TallyRule.pollFull("p").protocolError.line.hasPrefix("ERR poll-full poll p "))
+        #expect(throws: TallyRule.pollFull("p")) {
+            try projection.apply(Event(seq: 4, timestampMs: 0, body: .voteCast(poll: "p", voter: "v", option: "a")))
+        }
+        // The same refusal from a logged payload, state unchanged.
+        var payload: [UInt8] = []
+        EventCodec.encode(Event(seq: 4, timestampMs: 0, body: .voteCast(poll: "p", voter: "v", option: "b")), into: &payload)
+        let before = projection.polls
+        #expect(throws: Projection.RecordFailure.rule(.pollFull("p"))) {
+            try payload.withUnsafeBytes { try projection.apply(record: $0) }
+        }
+        #expect(projection.polls == before)
+        // Voters already in the table are not affected.
+        #expect(projection.decide(.voteCast(poll: "p", voter: "vvvv1", option: "b")) == .append)
+        try projection.apply(Event(seq: 4, timestampMs: 0, body: .voteCast(poll: "p", voter: "vvvv1", option: "b")))
+        try projection.apply(Event(seq: 5, timestampMs: 0, body: .voteRetracted(poll: "p", voter: "vvvv2")))
+        // The retracted voter's 5 bytes are garbage now: a new 5-byte voter fits (the insert compacts).
+        #expect(projection.decide(.voteCast(poll: "p", voter: "vvvv3", option: "a")) == .append)
+        try projection.apply(Event(seq: 6, timestampMs: 0, body: .voteCast(poll: "p", voter: "vvvv3", option: "a")))
+        #expect(projection.tally("p")?.counts == [1, 1])
+    }
 }

@@ -14,6 +14,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case authRequired = "auth-required"
     case authFailed = "auth-failed"
     case tooManyConnections = "too-many-connections"
+    case pollFull = "poll-full"
 }
 
 /// One error reply: a code and a human message, rendered as `ERR <code> <message>`.
@@ -42,6 +43,7 @@ extension TallyRule {
         case .tooFewOptions: return ProtocolError(.badRequest, "a poll needs at least 2 options")
         case .repeatedOption(let option): return ProtocolError(.badRequest, "option \(option) is repeated")
         case .tooManyOptions(let max): return ProtocolError(.badRequest, "a poll has at most \(max) options")
+        case .pollFull(let poll): return ProtocolError(.pollFull, "poll \(poll) holds as many voters as it can; existing voters may still move or retract")
         case .invalidIdentifier: return ProtocolError(.badRequest, "ids are 1-64 bytes of A-Z a-z 0-9 _ - . : @")
         case .unchangedVote(let poll, let voter): return ProtocolError(.badRequest, "\(voter) already holds this vote in \(poll)")
         }

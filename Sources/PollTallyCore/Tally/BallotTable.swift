@@ -16,8 +16,10 @@ import CPUHints
 /// some sixty). Nothing about the layout is persisted: a snapshot stores the entries and a
 /// restart inserts them again.
 ///
-/// Limit: a poll's ids, including those of retracted votes not yet compacted away, must fit in
-/// 4 GiB (some 67 million voters of 64-byte ids; memory runs out long before).
+/// Limit: the ids of a poll's current voters must fit in `keyCapacity` bytes (4 GiB: some 67
+/// million voters of 64-byte ids). `canAdd` says whether one more fits; the state machine refuses
+/// a new voter that does not (`TallyRule.pollFull`), so nothing a client sends reaches the
+/// `precondition`s that guard the 32-bit offsets.
 public struct BallotTable: Sendable {
     public typealias Ballot = PollState.Ballot
 
@@ -36,18 +38,34 @@ public struct BallotTable: Sendable {
     private var keys: [UInt8] = []
     /// Arena bytes no slot refers to any more (ids of retracted votes).
     private var garbage = 0
+    /// Bytes of ids the arena may hold: 32-bit offsets. Smaller only in tests.
+    let keyCapacity: Int
     /// Voters with a ballot.
     public private(set) var count = 0
 
-    public init() {}
+    public init() {
+        keyCapacity = Int(UInt32.max)
+    }
+
+    /// An empty table whose ids may take `keyCapacity` bytes: for tests of the limit.
+    init(keyCapacity: Int) {
+        self.keyCapacity = min(keyCapacity, Int(UInt32.max))
+    }
 
     /// An empty table that holds `count` ballots with ids of `keyBytes` bytes in all without growing.
     public init(minimumCapacity count: Int, keyBytes: Int = 0) {
+        keyCapacity = Int(UInt32.max)
         if count > 0 { slots = Array(repeating: Slot(), count: Self.capacity(for: count)) }
         keys.reserveCapacity(keyBytes)
     }
 
     public var isEmpty: Bool { count == 0 }
+
+    /// Whether a new voter whose id is `idBytes` long fits (after compacting away the ids of
+    /// retracted votes, which an insert does when it must).
+    public func canAdd(idBytes: Int) -> Bool {
+        keys.count - garbage + idBytes <= keyCapacity
+    }
 
     /// The ballot of `voter`, if they have one.
     public subscript(voter: String) -> Ballot? {
@@ -128,8 +146,8 @@ public struct BallotTable: Sendable {
                 if exists { return index }
                 slot = found
             }
-            if keys.count + key.count > Int(UInt32.max) { compactKeys() }
-            precondition(keys.count + key.count <= Int(UInt32.max), "a poll's voter ids passed 4 GiB")
+            if keys.count + key.count > keyCapacity { compactKeys() }
+            precondition(keys.count + key.count <= keyCapacity, "a poll's voter ids passed 4 GiB")
             slots[slot] = Slot(keyOffset: UInt32(keys.count), keyLength: entry.keyLength, tag: Self.tag(hash),
                                option: entry.ballot.option, seq: entry.ballot.seq)
             keys.append(contentsOf: key)
@@ -271,8 +289,8 @@ public struct BallotTable: Sendable {
 
     /// Puts a new voter into the empty slot `index` that `find` returned for it.
     private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64, at index: Int, _ ballot: Ballot) {
-        if keys.count + bytes.count > Int(UInt32.max) { compactKeys() }
-        precondition(keys.count + bytes.count <= Int(UInt32.max), "a poll's voter ids passed 4 GiB")
+        if keys.count + bytes.count > keyCapacity { compactKeys() }
+        precondition(keys.count + bytes.count <= keyCapacity, "a poll's voter ids passed 4 GiB")
         let offset = keys.count
         keys.append(contentsOf: bytes)
         slots[index] = Slot(keyOffset: UInt32(offset), keyLength: UInt8(truncatingIfNeeded: bytes.count), tag: Self.tag(hash),

@@ -56,8 +56,8 @@ public struct PollState: Sendable, Equatable {
         /// `unlessCovered` and the poll has already seen this seq: nothing done.
         case covered
         /// Refused, nothing changed: the poll is closed, the option unknown, the vote the voter's
-        /// current one, or (a retraction) the voter has no vote.
-        case closed, noSuchOption, unchanged, noVote
+        /// current one, (a retraction) the voter has no vote, or a new voter does not fit.
+        case closed, noSuchOption, unchanged, noVote, full
     }
 
     /// Applies a logged vote for `option` (nil: a retraction) by the voter whose id is `voter`,
@@ -71,6 +71,7 @@ public struct PollState: Sendable, Equatable {
             return .applied
         }
         guard let index = optionIndex(bytes: option) else { return .noSuchOption }
+        if !ballots.canAdd(idBytes: voter.count), ballots[bytes: voter] == nil { return .full }
         switch ballots.move(bytes: voter, to: Ballot(option: UInt16(index), seq: seq)) {
         case .unchanged:
             return .unchanged

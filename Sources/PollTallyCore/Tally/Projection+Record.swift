@@ -51,6 +51,7 @@ extension Projection {
             case .noSuchOption: throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID ?? voterID)))
             case .unchanged: throw .rule(.unchangedVote(poll: Self.string(pollID), voter: Self.string(voterID)))
             case .noVote: throw .rule(.noVote(poll: Self.string(pollID), voter: Self.string(voterID)))
+            case .full: throw .rule(.pollFull(Self.string(pollID)))
             }
         }
     }

@@ -71,7 +71,10 @@ public struct Projection: Sendable {
             guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
             guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
             guard let index = state.optionIndex(option) else { return .rejected(.noSuchOption(poll: poll, option: option)) }
-            if let ballot = state.ballot(of: voter), Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
+            guard let ballot = state.ballot(of: voter) else {
+                return state.ballots.canAdd(idBytes: voter.utf8.count) ? .append : .rejected(.pollFull(poll))
+            }
+            if Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
             return .append
         case .voteRetracted(let poll, let voter):
             guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }

@@ -9,6 +9,8 @@ public enum TallyRule: Error, Equatable, Sendable {
     case repeatedOption(String)
     case tooManyOptions(Int)
     case invalidIdentifier
+    /// A new voter's id does not fit in the poll's ballot table (see `BallotTable.canAdd`).
+    case pollFull(String)
     /// Only from `apply`: the event repeats the voter's current vote, which the server never logs.
     case unchangedVote(poll: String, voter: String)
 }
