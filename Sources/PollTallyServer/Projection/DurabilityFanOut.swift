@@ -2,6 +2,11 @@ import PollTallyLog
 
 /// Hears from the log writer how far the log is durable and passes it on: to every projection
 /// actor (which moves the durable tallies and releases replies) and to the `TAIL` subscribers.
+///
+/// The writer thread runs each shard's catch-up itself (`perform`: on its own thread when the
+/// shard is idle), rather than waking a thread for it: one hand-off less between an fdatasync and
+/// the reply it releases (1 × 1 p50 about 305 → 275 µs here, throughput unchanged). The writer
+/// holds no lock meanwhile, and a shard never waits for the writer, so this cannot deadlock.
 final class DurabilityFanOut: DurabilityObserver {
     private let router: ShardRouter
     private let tails: TailHub
@@ -12,7 +17,7 @@ final class DurabilityFanOut: DurabilityObserver {
     }
 
     func logIsDurable(upTo seq: UInt64) {
-        for shard in router.shards { shard.enqueue { $0.logChanged() } }
+        for shard in router.shards { shard.perform { $0.logChanged() } }
         tails.logMoved()
     }
 

@@ -57,6 +57,12 @@ actor PollShard {
         executor.queue.async { self.assumeIsolated(work) }
     }
 
+    /// Runs `work` on this actor and returns when it has run, in FIFO order with `enqueue`. When
+    /// the actor is idle, Dispatch runs `work` on the calling thread, so no thread is woken.
+    nonisolated func perform(_ work: (isolated PollShard) -> Void) {
+        executor.queue.sync { self.assumeIsolated(work) }
+    }
+
     /// Answers each request of `batch`, in order: commands are validated and appended, reads are
     /// rendered from the state as it stands between the connection's earlier and later commands.
     func submit(_ batch: Batch) {
