@@ -215,8 +215,12 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     // MARK: - Replies and pushed lines
 
+    /// Fills the slots of `replies` and writes what is due. Synchronous: a shard (often running
+    /// on the log writer's thread) does the connection's write itself when the connection is idle
+    /// instead of waking a thread for it. Called only from shard queues; a connection never waits
+    /// on a shard (it hands batches over with `enqueue`), so the wait cannot close a cycle.
     func deliver(_ replies: [(slot: Int, text: String)]) {
-        queue.async { [self] in
+        queue.sync { [self] in
             guard !closed else { return }
             for reply in replies { slots.fill(reply.slot, with: reply.text) }
             flush()
