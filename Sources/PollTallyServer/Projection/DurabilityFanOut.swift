@@ -5,8 +5,9 @@ import PollTallyLog
 ///
 /// The writer thread runs each shard's catch-up itself (`perform`: on its own thread when the
 /// shard is idle), rather than waking a thread for it: one hand-off less between an fdatasync and
-/// the reply it releases (1 × 1 p50 about 305 → 275 µs here, throughput unchanged). The writer
-/// holds no lock meanwhile, and a shard never waits for the writer, so this cannot deadlock.
+/// the reply it releases (here: 1 × 1 p50 about 305 → 275 µs, `interval:1000` 64 × 64 about
+/// 357 k → 434 k votes/s). The writer holds no lock meanwhile, and a shard never waits for the
+/// writer, so this cannot deadlock. After a failure it uses `enqueue`: that path is rare.
 final class DurabilityFanOut: DurabilityObserver {
     private let router: ShardRouter
     private let tails: TailHub

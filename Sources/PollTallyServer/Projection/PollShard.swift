@@ -58,7 +58,9 @@ actor PollShard {
     }
 
     /// Runs `work` on this actor and returns when it has run, in FIFO order with `enqueue`. When
-    /// the actor is idle, Dispatch runs `work` on the calling thread, so no thread is woken.
+    /// the actor is idle, Dispatch runs `work` on the calling thread, so no thread is woken. Only
+    /// for callers the actor never waits on (the log writer); connections use `enqueue`, since
+    /// blocking their threads on a busy shard cost a fifth of the throughput at 64 × 64.
     nonisolated func perform(_ work: (isolated PollShard) -> Void) {
         executor.queue.sync { self.assumeIsolated(work) }
     }
