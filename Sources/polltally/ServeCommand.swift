@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 import PollTallyLog
 import PollTallyServer
 #if canImport(Glibc)
@@ -46,6 +45,10 @@ enum ServeCommand: Command {
         """
 
     static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
+        // From the very start, before any other thread exists (a supervisor may send SIGTERM as
+        // soon as it sees the listening line): SIGINT/SIGTERM stay pending until the main thread
+        // takes them, once the server is up.
+        let stopSignals = blockStopSignals()
         var config = ServerConfig(shards: try arguments.integer("shards", default: 0, in: 0...256))
         config.host = arguments.string("host") ?? config.host
         config.port = try arguments.integer("port", default: config.port, in: 0...65535)
@@ -78,13 +81,6 @@ enum ServeCommand: Command {
         if !["127.0.0.1", "localhost"].contains(config.host) && !config.access.requiresAuth {
             Output.err("polltally: WARNING: listening on \(config.host) without a token: anyone who can reach this port can create polls and vote. Use --token-file (see Docs/SECURITY.md).")
         }
-        // Catch SIGINT/SIGTERM from the very start (a supervisor may send SIGTERM as soon as it
-        // sees the listening line); the handler waits for the server to be up, then stops it.
-        let signals = DispatchQueue(label: "polltally.signals")
-        let started = ServerHandle()
-        handleSignals(on: signals, started)
-        // Sources are installed on their queue: once this returns, no signal can be missed.
-        signals.sync {}
         let server: Server
         do throws(ServerError) {
             server = try Server.start(config)
@@ -92,9 +88,12 @@ enum ServeCommand: Command {
             Output.err("polltally serve: \(error)")
             return 1
         }
-        started.set(server)
         report(server)
-        dispatchMain()
+        let signalNumber = waitForOne(of: stopSignals)
+        Output.err("polltally: signal \(signalNumber), shutting down")
+        server.shutdown()
+        Output.err("polltally: log synced, bye")
+        _exit(0)  // everything is synced and said; skip atexit handlers, which can deadlock with other threads
     }
 
     /// Reads the tokens: `--token-file` or `POLLTALLY_TOKEN`, and `--read-token-file`.
@@ -142,44 +141,28 @@ enum ServeCommand: Command {
         ].joined(separator: "\n"))
     }
 
-    private static func handleSignals(on queue: DispatchQueue, _ started: ServerHandle) {
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler { @Sendable in
-                Output.err("polltally: signal \(signalNumber), shutting down")
-                started.waitForServer().shutdown()
-                Output.err("polltally: log synced, bye")
-                _exit(0)  // everything is synced and said; skip atexit handlers, which can deadlock with other threads
-            }
-            source.resume()
-            SignalSources.keep(source)
-        }
-    }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
-}
-
-/// The running server, for the signal handlers: set once by the main thread, awaited on the
-/// signal queue (a lock and a semaphore; an actor would need a Task in a signal handler).
-final class ServerHandle: Sendable {
-    private let server = Mutex<Server?>(nil)
-    private let ready = DispatchSemaphore(value: 0)
-
-    func set(_ value: Server) {
-        server.withLock { $0 = value }
-        ready.signal()
+    /// Blocks SIGINT and SIGTERM in the calling (main) thread, and so in every thread started
+    /// after it, and returns that set. A signal sent from then on stays pending until
+    /// `waitForOne(of:)` takes it, so none is lost and none kills the process outright.
+    ///
+    /// Not `dispatchMain()` with Dispatch signal sources: on Linux `dispatchMain` parks the main
+    /// thread in `sigsuspend` with every signal unblocked, and a source installs its handler
+    /// asynchronously, on Dispatch's manager thread; a SIGTERM sent right after the listening line
+    /// could land before that, and the process either ignored it or died of it.
+    private static func blockStopSignals() -> sigset_t {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        return signals
     }
 
-    func waitForServer() -> Server {
-        while true {
-            if let value = server.withLock({ $0 }) { return value }
-            ready.wait()
-            ready.signal()
-        }
+    /// Waits until one of `signals` (blocked) is pending, takes it and returns its number.
+    private static func waitForOne(of signals: sigset_t) -> Int32 {
+        var signals = signals
+        var signalNumber: Int32 = 0
+        while sigwait(&signals, &signalNumber) != 0 {}
+        return signalNumber
     }
 }

@@ -49,3 +49,9 @@ enum WatchCommand: Command {
         return LiveWatch.run(host: host, port: port, poll: poll, token: token?.isEmpty == false ? token : nil, interactive: interactive)
     }
 }
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+    static func keep(_ source: any DispatchSourceSignal) { sources.append(source) }
+}

@@ -291,8 +291,8 @@ struct ServeSecurityTests {
         for attempt in 0..<8 where outcomes.allSatisfy({ $0 == "exit 0" }) {
             let server = try SecureServe(["--port", "0", "--data", folder + "/data-\(attempt)", "--fsync", "never"])
             try server.waitUntilListening(pollMicroseconds: 0)   // as soon as the line is there
-            // 20 s: the clean stop syncs the log and writes a snapshot, and fsync can stall for
-            // seconds while the rest of the suite hammers the disk; a lost SIGTERM still shows.
+            // A SIGTERM that lands before the server takes signals must neither be lost (still
+            // running) nor kill it outright; 20 s leaves room for a clean stop's fsyncs under load.
             if let status = server.terminate(timeout: 20) {
                 outcomes.append(server.process.terminationReason == .uncaughtSignal ? "killed by signal \(status)" : "exit \(status)")
             } else {
