@@ -35,9 +35,6 @@ enum Output {
 
     /// Whether `fd` is a terminal.
     static func isTerminal(_ fd: CInt) -> Bool { isatty(fd) == 1 }
-
-    /// The cores online, at least 1.
-    static var activeCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
 /// Buffered line output for commands that print many lines (`dump`, `replay`).

@@ -1,5 +1,6 @@
 import PollTallyCore
 import PollTallyLog
+import PollTallyServer
 
 /// `polltally replay`: rebuilds the tallies from the log alone.
 enum ReplayCommand: Command {
@@ -23,7 +24,7 @@ enum ReplayCommand: Command {
         let only = arguments.string("poll")
         // One projection per core, each owning its polls; the whole log from seq 1, never a
         // snapshot: replay is the audit of the history.
-        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: max(1, Output.activeCores))
+        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: max(1, SystemInfo.activeCores))
         var progress = ScanProgress("replay", directory: directory)
         do throws(LogError) {
             _ = try LogReplayer(directory: directory).replay(into: &projections, throughSeq: until) { events, location in

@@ -1,5 +1,6 @@
 import PollTallyCore
 import PollTallyLog
+import PollTallyServer
 
 /// `polltally verify`: checks every record of the log and every snapshot file.
 enum VerifyCommand: Command {
@@ -20,7 +21,7 @@ enum VerifyCommand: Command {
         let path = arguments.string("data") ?? "./polltally-data"
         let directory = LogDirectory(path: path)
         var healthy = true
-        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: Output.activeCores)
+        var projections = Array(repeating: Projection(limits: .init(maxOptions: 255)), count: max(1, SystemInfo.activeCores))
         var logProblem = false
         var lastSeq: UInt64 = 0
         do throws(LogError) {
