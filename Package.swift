@@ -16,12 +16,14 @@ let package = Package(
         .target(name: "CRC32C"),
         // A cache prefetch hint, which Swift cannot express either.
         .target(name: "CPUHints"),
+        // epoll, which Swift's Glibc module does not export: the server's event loops wait on it.
+        .target(name: "CEventPoll"),
         // Pure values and functions: events, their codec, the tally state machine, the line protocol.
         .target(name: "PollTallyCore", dependencies: ["CRC32C", "CPUHints"], swiftSettings: strict),
         // The on-disk, append-only event log: files, framing, group commit, recovery.
         .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
         // Sockets, connections, projection actors, watchers.
-        .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog"], swiftSettings: strict),
+        .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog", "CEventPoll"], swiftSettings: strict),
         // Clients of the server: the load generator (`polltally bench`) and the live view (`polltally watch`).
         .target(name: "PollTallyClient", swiftSettings: strict),
         // The command-line tool: flags and wiring only.

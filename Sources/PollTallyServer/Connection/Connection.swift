@@ -7,21 +7,21 @@ import Synchronization
 /// pushed `UPDATE` and `EVENT` lines when watching or tailing.
 ///
 /// Confined to `queue` (hence `@unchecked Sendable`): every method runs there except `start`,
-/// `deliver`, `logMoved` and `sweep`, which only hop onto it, and `offer`, which works under
+/// `ready` (the event loop's call), `deliver`, `logMoved` and `sweep`, which only hop onto it, and `offer`, which works under
 /// `pushGate` (see `PushGate`: the hub may write an `UPDATE` straight to an idle watcher's
 /// socket). The flow per readable event: read → frame lines → parse → requests grouped by shard,
 /// one `enqueue` per shard for the whole batch → replies come back through `deliver` once
 /// durable → written in request order.
-final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked Sendable {
+final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHandler, @unchecked Sendable {
     let id: Int
     let queue: DispatchQueue
     let context: ServerContext
     private let socket: Socket
-    private let readSource: any DispatchSourceRead
-    private let writeSource: any DispatchSourceWrite
-    private var readSuspended = true
-    private var writeSuspended = true
-    private var cancelledSources = 0
+    private let loop: EventLoop
+    /// The registration with `loop`; 0 until `start` registered it.
+    private var token: UInt64 = 0
+    /// What the loop watches the socket for: reading while input is wanted, writing while output waits.
+    private var interest: Readiness = []
 
     private var framer: LineFramer
     var slots = ReplySlots()
@@ -58,27 +58,40 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
 
     static let readChunk = 64 * 1024
 
-    init(socket: Socket, context: ServerContext, target: DispatchQueue) {
+    init(socket: Socket, context: ServerContext, target: DispatchQueue, loop: EventLoop) {
         self.id = context.makeConnectionID()
         self.socket = socket
         self.context = context
         self.queue = DispatchQueue(label: "polltally.conn.\(id)", target: target)
         self.framer = LineFramer(maxLine: context.config.maxLine)
         self.access = context.config.access.initialAccess
-        self.readSource = DispatchSource.makeReadSource(fileDescriptor: socket.fd, queue: queue)
-        self.writeSource = DispatchSource.makeWriteSource(fileDescriptor: socket.fd, queue: queue)
+        self.loop = loop
         self.readBuffer = .allocate(byteCount: Self.readChunk, alignment: 16)
     }
 
-    /// Wires the sources and starts reading.
+    /// Registers with the event loop and starts reading.
     func start() {
         context.register(self)
         queue.async { [self] in
-            readSource.setEventHandler { [self] in onReadable() }
-            writeSource.setEventHandler { [self] in onWritable() }
-            readSource.setCancelHandler { [self] in sourceCancelled() }
-            writeSource.setCancelHandler { [self] in sourceCancelled() }
-            setReading(true)
+            guard !closed else { return }
+            do throws(Errno) {
+                interest = .readable
+                token = try loop.register(fd: socket.fd, interest: interest, handler: self)
+            } catch {
+                interest = []
+                abort()
+            }
+        }
+    }
+
+    /// Called on the loop's thread; runs on the queue, inline when the queue is idle, so a read
+    /// costs no thread hand-off. Nothing on a connection's queue ever waits for a loop.
+    func ready(_ readiness: Readiness) {
+        queue.sync {
+            guard !closed else { return }
+            if !readiness.isDisjoint(with: .failed) { return abort() }
+            if readiness.contains(.readable) { onReadable() }
+            if readiness.contains(.writable) { onWritable() }
         }
     }
 
@@ -363,32 +376,24 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, @unchecked S
         context.hub.unwatch(self, polls: nil)
         context.tails.remove(self)
         tail = nil
-        readSource.cancel()
-        writeSource.cancel()
-        // A suspended source runs its cancel handler only once resumed.
-        if readSuspended { readSuspended = false; readSource.resume() }
-        if writeSuspended { writeSuspended = false; writeSource.resume() }
-    }
-
-    /// The fd is closed only after both sources are cancelled, as libdispatch requires.
-    private func sourceCancelled() {
-        cancelledSources += 1
-        guard cancelledSources == 2 else { return }
+        if token != 0 { loop.remove(fd: socket.fd, token: token) }
         socket.close()
         readBuffer.deallocate()
         context.unregister(self)
     }
 
     private func setReading(_ on: Bool) {
-        guard !closed, on == readSuspended else { return }
-        readSuspended = !on
-        if on { readSource.resume() } else { readSource.suspend() }
+        setInterest(on ? interest.union(.readable) : interest.subtracting(.readable))
     }
 
     private func setWriting(_ on: Bool) {
-        guard !closed, on == writeSuspended else { return }
-        writeSuspended = !on
-        if on { writeSource.resume() } else { writeSource.suspend() }
+        setInterest(on ? interest.union(.writable) : interest.subtracting(.writable))
+    }
+
+    private func setInterest(_ wanted: Readiness) {
+        guard !closed, wanted != interest else { return }
+        interest = wanted
+        if token != 0 { loop.update(fd: socket.fd, token: token, interest: wanted) }
     }
 
     /// Writes `line` straight to the socket if it takes it, bypassing what is queued, then closes.
