@@ -42,9 +42,12 @@ final class EventLoop: Sendable {
     private let handlers = Mutex<[UInt64: any EventLoopHandler]>([:])
     private let nextToken = Atomic<UInt64>(1)
     private let stopping = Atomic<Bool>(false)
+    private let phase = Mutex(Phase.idle)
     private let stopped = DispatchSemaphore(value: 0)
     private let afterEvents: @Sendable () -> Void
     private let name: String
+
+    private enum Phase { case idle, running, stopping, stopped }
 
     init(name: String, afterEvents: @escaping @Sendable () -> Void = {}) throws(Errno) {
         let epoll = polltally_epoll_create()
@@ -71,8 +74,20 @@ final class EventLoop: Sendable {
         }
     }
 
-    /// Starts the loop's thread.
+    /// The fds live as long as the loop, so no call made after its thread left can reach an fd
+    /// number that something else has reused.
+    deinit {
+        for fd in [epoll, wakeRead, wakeWrite] { Glibc.close(fd) }
+    }
+
+    /// Starts the loop's thread (once).
     func start() {
+        let starting = phase.withLock { phase in
+            guard phase == .idle else { return false }
+            phase = .running
+            return true
+        }
+        guard starting else { return }
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
@@ -102,12 +117,30 @@ final class EventLoop: Sendable {
         handlers.withLock { _ = $0.removeValue(forKey: token) }
     }
 
-    /// Stops the thread and returns once it has left its last round.
+    /// Stops the thread and returns once it has left its last round (at once if it never
+    /// started). Not from the loop's own thread (a handler or `afterEvents`): it would wait for itself.
     func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        var byte: UInt8 = 1
-        _ = Glibc.write(wakeWrite, &byte, 1)
+        let wait: Bool = phase.withLock { phase in
+            switch phase {
+            case .idle:
+                phase = .stopped
+                return false
+            case .running:
+                phase = .stopping
+                stopping.store(true, ordering: .releasing)
+                var byte: UInt8 = 1
+                _ = Glibc.write(wakeWrite, &byte, 1)
+                return true
+            case .stopping:
+                return true
+            case .stopped:
+                return false
+            }
+        }
+        guard wait else { return }
+        // Pass the signal on, so that every caller waiting here returns.
         stopped.wait()
+        stopped.signal()
     }
 
     private func run() {
@@ -131,7 +164,7 @@ final class EventLoop: Sendable {
             round.removeAll(keepingCapacity: true)
             afterEvents()
         }
-        for fd in [epoll, wakeRead, wakeWrite] { Glibc.close(fd) }
+        phase.withLock { $0 = .stopped }
         stopped.signal()
     }
 }
