@@ -14,6 +14,13 @@ import Synchronization
 /// the whole buffer, writes it with one `write` and, under `--fsync always`, one `fdatasync`, then
 /// tells the `DurabilityObserver`. While it syncs, the next batch accumulates.
 ///
+/// Under `interval` and `never`, where a write to the OS is all an acknowledgement waits for, the
+/// server lets the appending threads write instead (`start(observer:appendersWrite:)`): an appender
+/// calls `writePending` after its appends and the whole pending buffer goes out on its own thread,
+/// with no wake-up of the writer thread and back (two thread switches per batch, which on this VM
+/// cost more than the `write` itself). The writer thread then only syncs, every interval, and
+/// finishes at `close`. Writes of both kinds take `writing`, so batches reach the file in seq order.
+///
 /// After any failed write or fdatasync the writer stops for good: `append` returns the failure and
 /// nothing is retried as if it were safe.
 public final class LogWriter: Sendable {
@@ -44,15 +51,28 @@ public final class LogWriter: Sendable {
         var counters: Counters
     }
 
+    /// The file side, under `writing`: the open segment and whether it holds unsynced writes.
+    private struct FileSide {
+        var unsynced = false
+        var lastSync = DispatchTime.now()
+        /// Set by the writer thread as it closes the segment; later `writePending` calls do nothing.
+        var finished = false
+    }
+
     public let policy: FsyncPolicy
     public let segmentSize: Int64
     private let directory: LogDirectory
     private let io: any LogFileIO
     private let state: Mutex<State>
+    /// Held for each write (and sync) of the file: by the writer thread, or by an appender in
+    /// `writePending`. Never held while calling the observer or taking `state` for long.
+    private let writing = Mutex(FileSide())
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
-    /// Confined to the writer thread once `start` has run.
+    /// Used only under `writing`.
     private let segment: SegmentCursor
+    private let observerBox = Mutex<(any DurabilityObserver)?>(nil)
+    private let inlineWrites = Atomic<Bool>(false)
 
     /// Takes over an open segment positioned at its end; `nextSeq` is the seq the next event gets.
     init(directory: LogDirectory, segment: SegmentCursor, nextSeq: UInt64, policy: FsyncPolicy, segmentSize: Int64, io: any LogFileIO) {
@@ -65,8 +85,12 @@ public final class LogWriter: Sendable {
         self.state = Mutex(State(bufferFirstSeq: nextSeq, nextSeq: nextSeq, counters: counters))
     }
 
-    /// Starts the writer thread; `observer` hears about durability from then on.
-    public func start(observer: any DurabilityObserver) {
+    /// Starts the writer thread; `observer` hears about durability from then on. With
+    /// `appendersWrite` (honoured under `interval` and `never` only), appends do not wake the
+    /// writer: the appender calls `writePending` itself.
+    public func start(observer: any DurabilityObserver, appendersWrite: Bool = false) {
+        inlineWrites.store(appendersWrite && policy != .always, ordering: .releasing)
+        observerBox.withLock { $0 = observer }
         let thread = Thread { [self] in self.run(observer: observer) }
         thread.name = "polltally-log-writer"
         thread.start()
@@ -89,12 +113,54 @@ public final class LogWriter: Sendable {
                 state.nextSeq += 1
             }
             state.counters.appendedSeq = state.nextSeq - 1
+            guard !inlineWrites.load(ordering: .relaxed) else { return (.success(Receipt(firstSeq: first, timestampMs: now)), false) }
             let signal = state.writerWaiting
             state.writerWaiting = false
             return (.success(Receipt(firstSeq: first, timestampMs: now)), signal)
         }
         if signal { wake.signal() }
         return result
+    }
+
+    /// Whether appenders write the log themselves (`writePending`); fixed at `start`.
+    public var appendersWrite: Bool { inlineWrites.load(ordering: .acquiring) }
+
+    /// With `appendersWrite`: writes everything appended so far, by any thread, on the calling
+    /// thread, and returns how far the log is durable now (every event this thread appended
+    /// before the call is then covered, unless the log failed). Waits while another thread writes.
+    /// The observer hears `logWritten(upTo:)`: the caller catches up its own state itself.
+    @discardableResult
+    public func writePending() -> UInt64 {
+        guard appendersWrite else { return counters.durableSeq }
+        var failed: (failure: LogFailure, lastDurableSeq: UInt64)?
+        var wakeWriter = false
+        let written: UInt64? = writing.withLock { file in
+            guard !file.finished else { return nil }
+            let (batch, firstSeq, lastSeq, _) = takeBatch(markWaiting: false)
+            guard !batch.isEmpty else { return nil }
+            do throws(LogFailure) {
+                try write(batch, firstSeq: firstSeq)
+            } catch {
+                // Recorded before `writing` is let go: no later batch may be written after a hole.
+                failed = markFailed(error)
+                return nil
+            }
+            // The first unsynced write of an interval wakes the writer to sync it in time.
+            wakeWriter = !file.unsynced
+            file.unsynced = true
+            state.withLock { state in
+                state.counters.batches += 1
+                state.counters.bytesWritten += UInt64(batch.count)
+                state.counters.durableSeq = lastSeq
+            }
+            return lastSeq
+        }
+        let observer = observerBox.withLock { $0 }
+        if let failed, let observer { observer.logFailed(failed.failure, lastDurableSeq: failed.lastDurableSeq) }
+        if failed != nil { wake.signal() }
+        if let written, let observer { observer.logWritten(upTo: written) }
+        if wakeWriter { wake.signal() }
+        return counters.durableSeq
     }
 
     /// A copy of the counters.
@@ -115,57 +181,82 @@ public final class LogWriter: Sendable {
     // MARK: - The writer thread
 
     private func run(observer: any DurabilityObserver) {
-        var lastSync = DispatchTime.now()
-        var unsynced = false
+        writing.withLock { $0.lastSync = .now() }
         while true {
-            let (batch, firstSeq, lastSeq, closing) = takeBatch()
-            if !batch.isEmpty {
-                do throws(LogFailure) {
-                    try write(batch, firstSeq: firstSeq)
-                    unsynced = true
-                } catch {
-                    fail(error, observer: observer)
-                    break
+            var failure: (failure: LogFailure, lastDurableSeq: UInt64)?
+            let step: (acknowledged: UInt64?, wroteNothing: Bool, finished: Bool, unsynced: Bool, lastSync: DispatchTime)
+            step = writing.withLock { file in
+                // After a failure (possibly an appender's) nothing is written or synced again.
+                if failureRecorded { return (nil, true, false, false, file.lastSync) }
+                let (batch, firstSeq, lastSeq, closing) = takeBatch(markWaiting: true)
+                if !batch.isEmpty {
+                    do throws(LogFailure) {
+                        try write(batch, firstSeq: firstSeq)
+                        file.unsynced = true
+                    } catch {
+                        failure = markFailed(error)
+                        return (nil, false, false, false, file.lastSync)
+                    }
                 }
-            }
-            let syncNow: Bool
-            switch policy {
-            case .always: syncNow = unsynced
-            case .never: syncNow = closing && unsynced
-            case .interval(let ms):
-                syncNow = unsynced && (closing || DispatchTime.now().uptimeNanoseconds >= lastSync.uptimeNanoseconds + UInt64(ms) * 1_000_000)
-            }
-            if syncNow {
-                do throws(Errno) {
-                    try io.dataSync(segment.fd)
-                } catch {
-                    fail(LogFailure(operation: "fdatasync", errno: error, path: segment.path), observer: observer)
-                    break
+                let syncNow: Bool
+                switch policy {
+                case .always: syncNow = file.unsynced
+                case .never: syncNow = closing && file.unsynced
+                case .interval(let ms):
+                    syncNow = file.unsynced && (closing || DispatchTime.now().uptimeNanoseconds >= file.lastSync.uptimeNanoseconds + UInt64(ms) * 1_000_000)
                 }
-                lastSync = .now()
-                unsynced = false
-            }
-            if !batch.isEmpty || syncNow {
-                let acknowledged = policy == .always ? (unsynced ? nil : lastSeq) : lastSeq
-                state.withLock { state in
-                    if !batch.isEmpty { state.counters.batches += 1; state.counters.bytesWritten += UInt64(batch.count) }
-                    if syncNow { state.counters.fsyncs += 1 }
-                    if let acknowledged, !batch.isEmpty { state.counters.durableSeq = acknowledged }
+                if syncNow {
+                    do throws(Errno) {
+                        try io.dataSync(segment.fd)
+                    } catch {
+                        failure = markFailed(LogFailure(operation: "fdatasync", errno: error, path: segment.path))
+                        return (nil, false, false, false, file.lastSync)
+                    }
+                    file.lastSync = .now()
+                    file.unsynced = false
                 }
-                if let acknowledged, !batch.isEmpty { observer.logIsDurable(upTo: acknowledged) }
+                // Under `always` an event is acknowledged once synced; otherwise once written.
+                let acknowledged: UInt64? = batch.isEmpty || (policy == .always && file.unsynced) ? nil : lastSeq
+                if !batch.isEmpty || syncNow {
+                    state.withLock { state in
+                        if !batch.isEmpty { state.counters.batches += 1; state.counters.bytesWritten += UInt64(batch.count) }
+                        if syncNow { state.counters.fsyncs += 1 }
+                        if let acknowledged { state.counters.durableSeq = acknowledged }
+                    }
+                }
+                let finished = closing && batch.isEmpty && !file.unsynced
+                if finished { file.finished = true }
+                return (acknowledged, batch.isEmpty, finished, file.unsynced, file.lastSync)
             }
-            if closing && batch.isEmpty && !unsynced { break }
-            if batch.isEmpty { waitForWork(unsynced: unsynced, lastSync: lastSync) }
+            if let failure {
+                observer.logFailed(failure.failure, lastDurableSeq: failure.lastDurableSeq)
+                break
+            }
+            if let acknowledged = step.acknowledged { observer.logIsDurable(upTo: acknowledged) }
+            if step.finished {
+                segment.fd.close()
+                stopped.signal()
+                return
+            }
+            if failureRecorded { break }
+            if step.wroteNothing { waitForWork(unsynced: step.unsynced, lastSync: step.lastSync) }
         }
+        // After a failure (here or in an appender's write): park until close(), so callers see one
+        // consistent life cycle, then close the segment.
+        while !state.withLock({ $0.closing }) { _ = wake.wait(timeout: .now() + .milliseconds(100)) }
+        writing.withLock { $0.finished = true }
         segment.fd.close()
         stopped.signal()
     }
 
-    /// Takes the pending buffer; marks the writer as waiting when there is none.
-    private func takeBatch() -> (batch: [UInt8], firstSeq: UInt64, lastSeq: UInt64, closing: Bool) {
+    private var failureRecorded: Bool { state.withLock { $0.failure != nil } }
+
+    /// Takes the pending buffer; marks the writer as waiting when there is none (only the writer
+    /// thread may, since only it waits for `wake`).
+    private func takeBatch(markWaiting: Bool) -> (batch: [UInt8], firstSeq: UInt64, lastSeq: UInt64, closing: Bool) {
         state.withLock { state in
             if state.buffer.isEmpty {
-                state.writerWaiting = !state.closing
+                if markWaiting { state.writerWaiting = !state.closing }
                 return ([], 0, state.nextSeq - 1, state.closing)
             }
             var batch: [UInt8] = []
@@ -209,16 +300,17 @@ public final class LogWriter: Sendable {
         segment.replace(with: next)
     }
 
-    private func fail(_ failure: LogFailure, observer: any DurabilityObserver) {
-        let durable: UInt64 = state.withLock { state in
+    /// Stops the log for good, once: appends fail from now on and what was pending is dropped.
+    /// Called under `writing`, so that no other batch reaches the file after the failed one.
+    /// Returns what the observer must hear (outside the locks), or nil if a failure was recorded before.
+    private func markFailed(_ failure: LogFailure) -> (failure: LogFailure, lastDurableSeq: UInt64)? {
+        state.withLock { state in
+            guard state.failure == nil else { return nil }
             state.failure = failure
             state.counters.failure = failure
             state.buffer = []
-            return state.counters.durableSeq
+            return (failure, state.counters.durableSeq)
         }
-        observer.logFailed(failure, lastDurableSeq: durable)
-        // Keep the thread parked until close() so callers see one consistent life cycle.
-        while !state.withLock({ $0.closing }) { _ = wake.wait(timeout: .now() + .milliseconds(100)) }
     }
 
     static func wallClockMs() -> Int64 {

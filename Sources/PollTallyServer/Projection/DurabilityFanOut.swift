@@ -22,6 +22,12 @@ final class DurabilityFanOut: DurabilityObserver {
         tails.logMoved()
     }
 
+    /// A shard wrote the log itself and releases its own replies; each other shard does the same
+    /// after its own appends (`PollShard.submit`), so none of them needs a call here.
+    func logWritten(upTo seq: UInt64) {
+        tails.logMoved()
+    }
+
     func logFailed(_ failure: LogFailure, lastDurableSeq: UInt64) {
         for shard in router.shards { shard.enqueue { $0.logChanged() } }
         tails.logMoved()

@@ -89,6 +89,13 @@ actor PollShard {
             }
         }
         if !immediate.isEmpty { batch.sink.deliver(immediate) }
+        if !gated.isEmpty && log.appendersWrite {
+            // Under interval/never: write the log here and release at once, rather than wake the
+            // writer thread and wait for it to come back. Another shard's earlier write may have
+            // taken these events already; `writePending` then waits for it to finish.
+            log.writePending()
+            logChanged()
+        }
     }
 
     /// Renders a read of one poll from the accepted state; it is released once that state is durable.

@@ -63,7 +63,8 @@ public final class Server: Sendable {
         let tails = TailHub()
         let snapshotter = Snapshotter(store: SnapshotStore(path: config.dataPath), shards: shards, log: log, every: config.snapshotEvery,
                                       lastSeq: recovered.snapshot?.seq ?? 0, status: durability, warn: config.warn)
-        log.start(observer: SnapshotTrigger(next: DurabilityFanOut(router: router, tails: tails), snapshotter: snapshotter))
+        log.start(observer: SnapshotTrigger(next: DurabilityFanOut(router: router, tails: tails), snapshotter: snapshotter),
+                  appendersWrite: true)
         let context = ServerContext(config: config, router: router, board: board, hub: hub, tails: tails, log: log, durability: durability)
         snapshotter.start()
         let verifier = BackgroundVerifier(directory: LogDirectory(path: config.dataPath), skipped: recovered.skippedSegments,

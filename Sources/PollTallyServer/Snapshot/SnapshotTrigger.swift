@@ -16,6 +16,11 @@ final class SnapshotTrigger: DurabilityObserver {
         snapshotter.logIsDurable(upTo: seq)
     }
 
+    func logWritten(upTo seq: UInt64) {
+        next.logWritten(upTo: seq)
+        snapshotter.logIsDurable(upTo: seq)
+    }
+
     func logFailed(_ failure: LogFailure, lastDurableSeq: UInt64) {
         next.logFailed(failure, lastDurableSeq: lastDurableSeq)
     }
