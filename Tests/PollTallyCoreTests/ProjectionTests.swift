@@ -534,3 +534,47 @@ struct ProjectionTests {
         #expect(projection.tally("p")?.counts == [1, 1])
     }
 }
+
+@Suite("Projection: the server's decide-then-applyDecided path")
+struct ProjectionApplyDecidedTests {
+    /// A seeded stream of every kind of command, valid and not, over a few polls, options and voters.
+    private static func commands(seed: UInt64, count: Int) -> [EventBody] {
+        var rng = SplitMix64(seed: seed)
+        let polls = ["p0", "p1", "p2"]
+        let options = ["a", "b", "c", "zz"]
+        return (0..<count).map { _ in
+            let poll = polls[Int(rng.next() % 3)]
+            let voter = "v\(rng.next() % 40)"
+            switch rng.next() % 400 {
+            case 0..<8: return .pollCreated(poll: poll, options: Array(options.prefix(2 + Int(rng.next() % 2))), question: "")
+            case 8: return .pollClosed(poll: poll)
+            case 9..<80: return .voteRetracted(poll: poll, voter: voter)
+            default: return .voteCast(poll: poll, voter: voter, option: options[Int(rng.next() % 4)])
+            }
+        }
+    }
+
+    @Test("decide + applyDecided gives the same effects and state as apply, over every rule", arguments: [1, 2, 3, 4] as [UInt64])
+    func sameAsApply(seed: UInt64) throws {
+        var checked = Projection()
+        var decided = Projection()
+        var seq: UInt64 = 0
+        var appended = 0
+        for body in Self.commands(seed: seed, count: 3_000) {
+            let decision = decided.decide(body)
+            #expect(decision == checked.decide(body))
+            guard decision == .append else { continue }
+            seq += 1
+            let event = Event(seq: seq, timestampMs: 0, body: body)
+            let viaApply = try checked.apply(event)
+            let viaDecided = try decided.applyDecided(event)
+            #expect(viaApply == viaDecided, "seq \(seq): \(body)")
+            #expect(decided.lastSeq(of: body.poll) == seq)
+            appended += 1
+        }
+        #expect(appended > 200, "the stream must exercise the append path")
+        #expect(decided.tallies == checked.tallies)
+        #expect(decided.polls.mapValues(\.ballots) == checked.polls.mapValues(\.ballots))
+        #expect(decided.lastSeq(of: "nope") == nil)
+    }
+}

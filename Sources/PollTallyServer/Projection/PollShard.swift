@@ -117,7 +117,7 @@ actor PollShard {
     /// Decides one command; returns its reply and the seq that must be durable before it is sent.
     private func handle(_ body: EventBody) -> (String, UInt64) {
         if let failure { return (Self.unavailable(failure), 0) }
-        let stateSeq = projection.tally(body.poll)?.lastSeq ?? 0
+        let stateSeq = projection.lastSeq(of: body.poll) ?? 0
         switch projection.decide(body) {
         case .rejected(let rule):
             return (rule.protocolError.line, stateSeq)
@@ -130,7 +130,7 @@ actor PollShard {
             case .success(let receipt):
                 let event = Event(seq: receipt.firstSeq, timestampMs: receipt.timestampMs, body: body)
                 do {
-                    let effect = try projection.apply(event)
+                    let effect = try projection.applyDecided(event)
                     pendingEffects.append(PendingEffect(seq: event.seq, poll: body.poll, effect: effect))
                 } catch {
                     // decide() said .append, so apply() cannot reject it; if it ever did, the event

@@ -25,9 +25,13 @@ final class TallyBoard: Sendable {
     var count: Int { tallies.withLock { $0.count } }
 
     /// Applies newly durable effects, in log order; returns the tallies that changed.
+    ///
+    /// The changed tallies are copied out once, after all effects: a copy taken after each one
+    /// would share the poll's `counts` and make the next effect copy the array again.
     func apply(_ effects: ArraySlice<PendingEffect>) -> [Tally] {
         tallies.withLock { tallies in
-            var changed: [String: Tally] = [:]
+            var changed: [String] = []
+            var lastPoll: String?
             for pending in effects {
                 switch pending.effect {
                 case .created(let tally):
@@ -35,9 +39,13 @@ final class TallyBoard: Sendable {
                 default:
                     tallies[pending.poll]?.apply(pending.effect, seq: pending.seq)
                 }
-                changed[pending.poll] = tallies[pending.poll]
+                if pending.poll != lastPoll {
+                    changed.append(pending.poll)
+                    lastPoll = pending.poll
+                }
             }
-            return Array(changed.values)
+            var seen = Set<String>()
+            return changed.compactMap { poll in seen.insert(poll).inserted ? tallies[poll] : nil }
         }
     }
 }
