@@ -216,12 +216,13 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         return false
     }
 
-    /// One hop per shard for everything this read produced.
+    /// Everything this read produced, one batch per shard, into the shard's inbox (`post`: a job
+    /// on the shard's queue only when none is pending).
     private func submitBatches() {
         guard !scratchBatches.isEmpty else { return }
         for (index, requests) in scratchBatches.enumerated() where !requests.isEmpty {
             let batch = PollShard.Batch(sink: self, requests: requests)
-            context.router.shards[index].enqueue { $0.submit(batch) }
+            context.router.shards[index].post(batch)
         }
         scratchBatches.removeAll(keepingCapacity: true)
     }

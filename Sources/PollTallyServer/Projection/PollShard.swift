@@ -1,5 +1,6 @@
 import PollTallyCore
 import PollTallyLog
+import Synchronization
 
 /// A projection actor: owns the full state of its share of the polls, validates commands for them
 /// in arrival order, appends the resulting events to the log and answers once they are durable.
@@ -12,6 +13,16 @@ import PollTallyLog
 /// moves the durable `TallyBoard` (which reads and watchers see) by the events' effects.
 actor PollShard {
     private nonisolated let executor: DispatchQueueExecutor
+    /// Batches handed over by connections and not yet taken, in arrival order. A lock, not a
+    /// queue job per batch: a busy shard takes everything that arrived while it worked in one
+    /// go, and writes the log and releases replies once for all of it.
+    private nonisolated let inbox = Mutex(Inbox())
+
+    private struct Inbox {
+        var batches: [Batch] = []
+        /// A `drainInbox` job is queued or running; later batches only join the inbox.
+        var scheduled = false
+    }
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private(set) var projection: Projection
@@ -65,9 +76,41 @@ actor PollShard {
         executor.queue.sync { self.assumeIsolated(work) }
     }
 
+    /// Hands `batch` to this shard: after every batch posted before it, from any connection.
+    nonisolated func post(_ batch: Batch) {
+        let schedule = inbox.withLock { inbox in
+            inbox.batches.append(batch)
+            guard !inbox.scheduled else { return false }
+            inbox.scheduled = true
+            return true
+        }
+        if schedule { enqueue { $0.drainInbox() } }
+    }
+
+    /// Takes every batch waiting in the inbox and answers them. If more arrived meanwhile, queues
+    /// itself again rather than loop, so the log writer's catch-up (`perform`) gets its turn.
+    private func drainInbox() {
+        var batches: [Batch] = []
+        inbox.withLock { swap(&batches, &$0.batches) }
+        for batch in batches { answer(batch) }
+        finishBatches()
+        let again = inbox.withLock { inbox in
+            if inbox.batches.isEmpty { inbox.scheduled = false }
+            return inbox.scheduled
+        }
+        if again { enqueue { $0.drainInbox() } }
+    }
+
+    /// Answers each request of `batch`, in order (see `answer`), then writes the log if appenders
+    /// write it (see `finishBatches`).
+    func submit(_ batch: Batch) {
+        answer(batch)
+        finishBatches()
+    }
+
     /// Answers each request of `batch`, in order: commands are validated and appended, reads are
     /// rendered from the state as it stands between the connection's earlier and later commands.
-    func submit(_ batch: Batch) {
+    private func answer(_ batch: Batch) {
         var immediate: [(slot: Int, text: String)] = []
         for (slot, request) in batch.requests {
             let text: String
@@ -89,6 +132,11 @@ actor PollShard {
             }
         }
         if !immediate.isEmpty { batch.sink.deliver(immediate) }
+    }
+
+    /// Under `interval`/`never`, after a round of batches: writes the log here and releases at
+    /// once, rather than wake the writer thread and wait for it to come back.
+    private func finishBatches() {
         if !gated.isEmpty && log.appendersWrite {
             // Under interval/never: write the log here and release at once, rather than wake the
             // writer thread and wait for it to come back. Another shard's earlier write may have
