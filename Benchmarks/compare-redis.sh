@@ -6,16 +6,19 @@
 #
 # Scenarios (each server gets a fresh process, data folder and ephemeral port for every run):
 #   always   16x16  polltally --fsync always         vs  redis appendonly yes, appendfsync always
-#   interval 16x16  polltally --fsync interval:1000  vs  redis appendfsync everysec (and bare HINCRBY)
+#   interval 16x16  polltally --fsync interval:1000  vs  redis appendfsync everysec (and bare HINCRBY, and the PING floor)
 #   interval 64x64  same, 64 connections x 64 in flight
-#   always   1x1    one connection, one request in flight: latency, next to the disk's fdatasync
+#   always   1x1    one connection, one request in flight: latency, next to the disk's fdatasync and the PING floor
 # Redis runs Benchmarks/vote.lua (the same work as a PollTally VOTE: option check, per-voter
 # current option, move, PUBLISH); "redis-hincrby" is a bare counter for scale, not verified.
-# The cells hold medians over RUNS runs; every run checks the final tallies.
+# "polltally-ping" and "redis-ping" send PING instead of votes (PollTally answers it on the connection:
+# no shard, no log; Redis an inline PING), each against a fresh server too: the floor, the fastest any
+# server answers this client on this machine; nothing to verify. Their "votes/s" are PINGs/s.
+# The cells hold medians over RUNS runs; every vote run checks the final tallies.
 #
 # Environment:
-#   VOTES=1000000        votes per run (16x16, 64x64)
-#   LATENCY_VOTES=5000   votes per run in the 1x1 scenario (each waits for an fdatasync)
+#   VOTES=1000000        votes (or PINGs) per run (16x16, 64x64)
+#   LATENCY_VOTES=5000   votes (or PINGs) per run in the 1x1 scenario (each vote waits for an fdatasync)
 #   RUNS=3               runs per cell
 #   DISK_SYNCS=2000      64-byte append+fdatasync samples for the disk probe
 #   SCRATCH=path         --scratch-path for swift build (default: the package's .build)
@@ -141,35 +144,55 @@ bench() {
     local result
     result=$(grep '^RESULT ' "$dir/bench.out" || true)
     if [[ -n $result ]]; then
+        if [[ $server == *-ping && $result != *" errors=0 "* ]]; then
+            FAILURES=$((FAILURES + 1))
+            echo "  FAILED: $server in '$scenario' got replies other than PONG:" >&2
+            grep -E '^  error reply: ' "$dir/bench.out" >&2 || true
+        fi
         echo "S=$scenario SERVER=$server $result" >>"$RESULTS"
         echo "  $server: $(sed -e 's/^RESULT //' <<<"$result" | tr ' ' '\n' | grep -E '^(votes_per_s|p50_us|p99_us|max_us|errors|verified)=' | paste -sd ' ')"
     fi
 }
 
-# run_scenario INDEX NAME PT-FSYNC REDIS-FSYNC CONNECTIONS DEPTH VOTES WITH-HINCRBY
+# run_polltally SCENARIO SERVER FSYNC CONNECTIONS DEPTH VOTES BENCH-ARGS...: one bench against a fresh polltally.
+run_polltally() {
+    local index=$1 server=$2 fsync=$3 connections=$4 depth=$5 votes=$6 dir
+    shift 6
+    dir=$(mktemp -d "$WORK/$server.XXXX")
+    start_polltally "$fsync" "$dir"
+    bench "$index" "$server" "$connections" "$depth" "$votes" "$dir" --target polltally "$@"
+    stop_server
+    if grep -v -E '^polltally: (signal 15, shutting down|log synced, bye)$' "$dir/server.err" | grep -q .; then
+        echo "  note: $server stderr:"; sed 's/^/    /' "$dir/server.err" | head -n 10
+    fi
+    rm -rf "$dir/data"
+}
+
+# run_redis SCENARIO SERVER APPENDFSYNC CONNECTIONS DEPTH VOTES BENCH-ARGS...: one bench against a fresh Redis.
+run_redis() {
+    local index=$1 server=$2 fsync=$3 connections=$4 depth=$5 votes=$6 dir
+    shift 6
+    dir=$(mktemp -d "$WORK/$server.XXXX")
+    start_redis "$fsync" "$dir"
+    bench "$index" "$server" "$connections" "$depth" "$votes" "$dir" --target redis "$@"
+    stop_server
+    rm -rf "$dir/appendonlydir"
+}
+
+# run_scenario INDEX NAME PT-FSYNC REDIS-FSYNC CONNECTIONS DEPTH VOTES WITH-HINCRBY WITH-PING
 run_scenario() {
-    local index=$1 name=$2 ptfsync=$3 redisfsync=$4 connections=$5 depth=$6 votes=$7 hincrby=$8 dir
+    local index=$1 name=$2 ptfsync=$3 redisfsync=$4 connections=$5 depth=$6 votes=$7 hincrby=$8 ping=$9
+    local cell=("$connections" "$depth" "$votes")
     for run in $(seq "$RUNS"); do
         echo "[$name] run $run/$RUNS: $votes votes, polltally --fsync $ptfsync, redis appendfsync $redisfsync"
-        dir=$(mktemp -d "$WORK/pt.XXXX")
-        start_polltally "$ptfsync" "$dir"
-        bench "$index" polltally "$connections" "$depth" "$votes" "$dir" --target polltally
-        stop_server
-        if grep -v -E '^polltally: (signal 15, shutting down|log synced, bye)$' "$dir/server.err" | grep -q .; then
-            echo "  note: polltally stderr:"; sed 's/^/    /' "$dir/server.err" | head -n 10
-        fi
-        rm -rf "$dir/data"
-        dir=$(mktemp -d "$WORK/redis.XXXX")
-        start_redis "$redisfsync" "$dir"
-        bench "$index" redis "$connections" "$depth" "$votes" "$dir" --target redis --redis-script Benchmarks/vote.lua
-        stop_server
-        rm -rf "$dir/appendonlydir"
+        run_polltally "$index" polltally "$ptfsync" "${cell[@]}"
+        run_redis "$index" redis "$redisfsync" "${cell[@]}" --redis-script Benchmarks/vote.lua
         if [[ $hincrby == yes ]]; then
-            dir=$(mktemp -d "$WORK/hincrby.XXXX")
-            start_redis "$redisfsync" "$dir"
-            bench "$index" redis-hincrby "$connections" "$depth" "$votes" "$dir" --target redis --command hincrby
-            stop_server
-            rm -rf "$dir/appendonlydir"
+            run_redis "$index" redis-hincrby "$redisfsync" "${cell[@]}" --command hincrby
+        fi
+        if [[ $ping == yes ]]; then
+            run_polltally "$index" polltally-ping "$ptfsync" "${cell[@]}" --command ping
+            run_redis "$index" redis-ping "$redisfsync" "${cell[@]}" --command ping
         fi
     done
 }
@@ -203,14 +226,14 @@ echo "disk ($DISK_SYNCS x 64-byte append + fdatasync in $WORK):"
 disk_probe
 
 SCENARIOS=(
-    "always 16x16|always|always|16|16|$VOTES|no"
-    "interval 16x16|interval:1000|everysec|16|16|$VOTES|yes"
-    "interval 64x64|interval:1000|everysec|64|64|$VOTES|yes"
-    "always 1x1|always|always|1|1|$LATENCY_VOTES|no"
+    "always 16x16|always|always|16|16|$VOTES|no|no"
+    "interval 16x16|interval:1000|everysec|16|16|$VOTES|yes|yes"
+    "interval 64x64|interval:1000|everysec|64|64|$VOTES|yes|yes"
+    "always 1x1|always|always|1|1|$LATENCY_VOTES|no|yes"
 )
 for index in "${!SCENARIOS[@]}"; do
-    IFS='|' read -r name ptfsync redisfsync connections depth votes hincrby <<<"${SCENARIOS[$index]}"
-    run_scenario "$index" "$name" "$ptfsync" "$redisfsync" "$connections" "$depth" "$votes" "$hincrby"
+    IFS='|' read -r name ptfsync redisfsync connections depth votes hincrby ping <<<"${SCENARIOS[$index]}"
+    run_scenario "$index" "$name" "$ptfsync" "$redisfsync" "$connections" "$depth" "$votes" "$hincrby" "$ping"
 done
 
 echo
@@ -219,13 +242,23 @@ disk_probe
 echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
-echo "medians of $RUNS run(s); latency in microseconds; ratios are polltally / other (votes/s: >1 is polltally faster; latency, RSS: <1 is polltally lower)"
-format="%-16s %-24s %10s %9s %9s %10s %10s %8s %7s %9s\n"
+echo "medians of $RUNS run(s); latency in microseconds; ratios are a / b (votes/s: >1 is a faster; latency, RSS: <1 is a lower)"
+echo "the -ping rows are the floor (votes/s = PINGs/s); polltally/polltally-ping is the vote load as a share of PollTally's floor,"
+echo "polltally-ping/redis-ping how PollTally's floor compares with Redis's"
+format="%-16s %-26s %10s %9s %9s %10s %10s %8s %7s %9s\n"
 printf "$format" scenario server votes/s p50_us p99_us p99.9_us max_us RSS_MiB errors verified
 for index in "${!SCENARIOS[@]}"; do
-    IFS='|' read -r name _ _ _ _ _ hincrby <<<"${SCENARIOS[$index]}"
+    IFS='|' read -r name _ _ _ _ _ hincrby ping <<<"${SCENARIOS[$index]}"
     servers=(polltally redis)
-    [[ $hincrby == yes ]] && servers+=(redis-hincrby)
+    pairs=(polltally/redis)
+    if [[ $hincrby == yes ]]; then
+        servers+=(redis-hincrby)
+        pairs+=(polltally/redis-hincrby)
+    fi
+    if [[ $ping == yes ]]; then
+        servers+=(polltally-ping redis-ping)
+        pairs+=(polltally/polltally-ping redis/redis-ping polltally-ping/redis-ping)
+    fi
     label=$name
     for server in "${servers[@]}"; do
         printf "$format" "$label" "$server" "$(median "$index" "$server" votes_per_s)" "$(median "$index" "$server" p50_us)" \
@@ -233,10 +266,10 @@ for index in "${!SCENARIOS[@]}"; do
             "$(mib "$(median "$index" "$server" peak_rss_bytes)")" "$(median "$index" "$server" errors)" "$(distinct "$index" "$server" verified)"
         label=""
     done
-    for server in "${servers[@]:1}"; do
-        row=("" "polltally/$server")
+    for pair in "${pairs[@]}"; do
+        row=("" "$pair")
         for field in votes_per_s p50_us p99_us p999_us max_us peak_rss_bytes; do
-            row+=("$(ratio "$(median "$index" polltally "$field")" "$(median "$index" "$server" "$field")")")
+            row+=("$(ratio "$(median "$index" "${pair%/*}" "$field")" "$(median "$index" "${pair#*/}" "$field")")")
         done
         printf "$format" "${row[@]}" "" ""
     done
@@ -244,6 +277,6 @@ done
 
 if ((FAILURES > 0)); then
     echo
-    echo "$FAILURES bench run(s) failed (mismatched tallies or a broken connection); see above"
+    echo "$FAILURES bench run(s) failed (mismatched tallies, a broken connection or a PING not answered PONG); see above"
     exit 1
 fi

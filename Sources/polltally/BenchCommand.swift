@@ -10,20 +10,24 @@ enum BenchCommand: Command {
         "seed", "pid", "setup", "redis-sha", "redis-script", "timeout", "disk-sync", "dir",
     ]
     static let usage = """
-        usage: polltally bench [--host 127.0.0.1] [--port 7070] [--target polltally|redis] [--command vote|hincrby]
+        usage: polltally bench [--host 127.0.0.1] [--port 7070] [--target polltally|redis] [--command vote|hincrby|ping]
                                [--connections 16] [--depth 16] [--polls 100] [--options 4] [--voters 200000]
                                [--votes 1000000] [--seed 1] [--pid PID] [--setup yes|no]
                                [--redis-sha SHA] [--redis-script Benchmarks/vote.lua] [--timeout 60]
                polltally bench --disk-sync N [--dir .]
 
           --target        polltally (VOTE lines) or redis (EVALSHA of the vote script)
-          --command       redis only: vote (the script, default) or hincrby (bare HINCRBY, not verified)
+          --command       vote (default): VOTE, or for redis the vote script
+                          hincrby: redis only, a bare HINCRBY (not verified)
+                          ping: PING (polltally) or inline PING (redis), the floor: the fastest the
+                          server answers this client at all; --votes PINGs, no setup, not verified
           --connections   connections, one thread each (default 16)
           --depth         requests in flight per connection (default 16)
           --polls, --options, --voters, --votes, --seed
                           the seeded workload: polls p0.., options o0.., voters v0..
           --pid           the server's pid, for its peak RSS (VmHWM); otherwise the server's own figure
           --setup         yes (default): create the polls first, on an empty server; no: they exist
+                          (--command ping creates nothing either way)
           --redis-sha     a vote script already loaded (default: SCRIPT LOAD --redis-script)
           --timeout       seconds without progress before a connection fails as stalled (default 60)
           --disk-sync N   no server: time N appends of 64 bytes + fdatasync in --dir, print p50/p99
@@ -55,9 +59,9 @@ enum BenchCommand: Command {
             config.target = target
         }
         if let text = arguments.string("command") {
-            guard let command = BenchConfig.RedisCommand(rawValue: text) else { throw .init(message: "--command must be vote or hincrby, not '\(text)'") }
-            guard config.target == .redis else { throw .init(message: "--command is for --target redis") }
-            config.redisCommand = command
+            guard let command = BenchConfig.Command(rawValue: text) else { throw .init(message: "--command must be vote, hincrby or ping, not '\(text)'") }
+            guard command != .hincrby || config.target == .redis else { throw .init(message: "--command hincrby is for --target redis") }
+            config.command = command
         }
         config.connections = try arguments.integer("connections", default: config.connections, in: 1...1024)
         config.depth = try arguments.integer("depth", default: config.depth, in: 1...4096)

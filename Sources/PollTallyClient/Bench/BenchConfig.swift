@@ -7,16 +7,20 @@ public struct BenchConfig: Sendable {
         case redis
     }
 
-    /// What each Redis request does: the vote script, or a bare counter increment.
-    public enum RedisCommand: String, Sendable {
+    /// What each request does: a vote (PollTally's VOTE, Redis's vote script), a bare Redis counter
+    /// increment, or a PING: the floor, the fastest the server can answer this client at all.
+    public enum Command: String, Sendable {
         case vote
+        /// Redis only.
         case hincrby
+        /// Both targets: no poll, no shard, no log; the reply is PONG.
+        case ping
     }
 
     public var host = "127.0.0.1"
     public var port = 7070
     public var target = Target.polltally
-    public var redisCommand = RedisCommand.vote
+    public var command = Command.vote
     public var connections = 16
     /// Requests in flight per connection.
     public var depth = 16
@@ -27,7 +31,7 @@ public struct BenchConfig: Sendable {
     public var seed: UInt64 = 1
     /// The server's process id, for its peak RSS from /proc.
     public var pid: Int?
-    /// Create the polls (and, for Redis, their option sets) before the load.
+    /// Create the polls (and, for Redis, their option sets) before the load; a PING load sets nothing up.
     public var setup = true
     public var redisSHA: String?
     public var redisScript = "Benchmarks/vote.lua"
@@ -36,12 +40,17 @@ public struct BenchConfig: Sendable {
 
     public init() {}
 
-    /// `polltally`, `redis` or `redis-hincrby`.
+    /// `polltally`, `polltally-ping`, `redis`, `redis-hincrby` or `redis-ping`.
     public var label: String {
-        switch (target, redisCommand) {
+        switch (target, command) {
+        case (.polltally, .ping): return "polltally-ping"
         case (.polltally, _): return "polltally"
         case (.redis, .vote): return "redis"
         case (.redis, .hincrby): return "redis-hincrby"
+        case (.redis, .ping): return "redis-ping"
         }
     }
+
+    /// Whether the run creates polls first: `setup`, unless the load is PINGs, which need none.
+    public var createsPolls: Bool { setup && command != .ping }
 }

@@ -18,11 +18,14 @@ public struct BenchReport: Sendable {
 
     public var lines: [String] {
         let c = config
+        let ping = c.command == .ping
         var lines = [
             "target \(c.label) at \(c.host):\(c.port): \(c.connections) connections x depth \(c.depth)",
-            "workload: \(c.votes) votes over \(c.polls) polls x \(c.options) options by \(c.voters) voters (seed \(c.seed)): "
-                + "\(expected.firstVotes) first votes, \(expected.moves) moves, \(expected.repeats) repeats",
-            "done: \(replies) replies in \(Self.fixed(seconds, 3)) s = \(votesPerSecond) votes/s",
+            ping
+                ? "workload: \(c.votes) PINGs, no polls (the floor: the fastest the server answers this client)"
+                : "workload: \(c.votes) votes over \(c.polls) polls x \(c.options) options by \(c.voters) voters (seed \(c.seed)): "
+                    + "\(expected.firstVotes) first votes, \(expected.moves) moves, \(expected.repeats) repeats",
+            "done: \(replies) replies in \(Self.fixed(seconds, 3)) s = \(votesPerSecond) \(ping ? "PINGs" : "votes")/s",
             "latency us: p50 \(micros(0.5))  p90 \(micros(0.9))  p99 \(micros(0.99))  p99.9 \(micros(0.999))  max \(Self.micros(latency.max))",
             "errors: \(errors)",
         ]
@@ -33,6 +36,8 @@ public struct BenchReport: Sendable {
             lines.append("server memory: unknown (give --pid)")
         }
         switch verification.status {
+        case .notApplicable where ping:
+            lines.append("verified: n/a (\(c.label) sends no votes)")
         case .notApplicable:
             lines.append("verified: n/a (\(c.label) keeps no voters, so repeats are counted again)")
         case .yes, .no:
@@ -43,11 +48,13 @@ public struct BenchReport: Sendable {
         return lines
     }
 
-    /// `RESULT target=… connections=… … verified=yes|no|n/a`.
+    /// `RESULT target=… command=… label=… connections=… … verified=yes|no|n/a`; for a PING load,
+    /// `votes` and `votes_per_s` count PINGs.
     public var resultLine: String {
         let fields: [(String, String)] = [
             ("target", config.target.rawValue),
-            ("command", config.target == .polltally ? "vote" : config.redisCommand.rawValue),
+            ("command", config.command.rawValue),
+            ("label", config.label),
             ("connections", "\(config.connections)"),
             ("depth", "\(config.depth)"),
             ("votes", "\(replies)"),

@@ -9,12 +9,12 @@ public enum BenchRunner {
             votes: config.votes, seed: config.seed, connections: config.connections)
         let driver = try makeDriver(config)
         defer { driver.close() }
-        let dialect = try driver.prepare(workload, setup: config.setup)
-        if config.setup { progress("setup: \(config.polls) polls with \(config.options) options on \(config.label)") }
+        let dialect = try driver.prepare(workload, setup: config.createsPolls)
+        if config.createsPolls { progress("setup: \(config.polls) polls with \(config.options) options on \(config.label)") }
 
         let sockets = try connect(config)
         defer { sockets.forEach { $0.close() } }
-        progress("load: \(config.votes) votes on \(config.connections) connections x depth \(config.depth)")
+        progress("load: \(config.votes) \(config.command == .ping ? "PINGs" : "votes") on \(config.connections) connections x depth \(config.depth)")
         let encoder = RequestEncoder(dialect: dialect, polls: config.polls, options: config.options)
         let (results, seconds) = try drive(sockets, workload, encoder, dialect, depth: config.depth)
 
@@ -42,11 +42,11 @@ public enum BenchRunner {
     private static func makeDriver(_ config: BenchConfig) throws(ClientError) -> any TargetDriver {
         switch config.target {
         case .polltally:
-            return try PollTallyDriver(host: config.host, port: config.port, timeoutSeconds: config.timeoutSeconds)
+            return try PollTallyDriver(host: config.host, port: config.port, timeoutSeconds: config.timeoutSeconds, command: config.command)
         case .redis:
             return try RedisDriver(
                 host: config.host, port: config.port, timeoutSeconds: config.timeoutSeconds,
-                command: config.redisCommand, scriptPath: config.redisScript, scriptSHA: config.redisSHA)
+                command: config.command, scriptPath: config.redisScript, scriptSHA: config.redisSHA)
         }
     }
 
@@ -73,7 +73,7 @@ public enum BenchRunner {
         for (index, socket) in sockets.enumerated() {
             let client = LoadClient(
                 socket: socket, votes: workload.perConnection[index], depth: depth,
-                encoder: encoder, successByte: dialect.successByte)
+                encoder: encoder, successByte: dialect.successByte, successLine: dialect.successLine)
             do throws(ClientError) {
                 threads.append(try BenchThread.start { slots.set(index, client.run()) })
             } catch {

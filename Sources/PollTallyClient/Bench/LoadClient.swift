@@ -7,6 +7,8 @@ struct LoadClient: Sendable {
     let depth: Int
     let encoder: RequestEncoder
     let successByte: UInt8
+    /// The one right reply line (less its `\r`), when the first byte is not enough (a PING's `PONG`).
+    let successLine: [UInt8]?
 
     func run() -> ClientResult {
         var result = ClientResult()
@@ -52,7 +54,9 @@ struct LoadClient: Sendable {
             let first = partial.first ?? (lineStart < index ? bytes[lineStart] : 0x0A)
             result.latency.record(now &- sendTimes[result.replies % depth])
             result.replies += 1
-            if first != successByte {
+            var success = first == successByte
+            if success, let successLine { success = Self.line(partial, bytes, lineStart, index, is: successLine) }
+            if !success {
                 result.errors += 1
                 if result.errorSamples.count < ClientResult.maxSamples {
                     let line = partial + Array(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<index]))
@@ -65,6 +69,19 @@ struct LoadClient: Sendable {
         if lineStart < bytes.count {
             partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart...]))
         }
+    }
+
+    /// Whether the line made of `partial` and `bytes[start..<end]`, less a trailing `\r`, is `expected`.
+    @inline(__always)
+    static func line(_ partial: [UInt8], _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, is expected: [UInt8]) -> Bool {
+        var count = partial.count + end - start
+        if count > 0 && (end > start ? bytes[end - 1] : partial[partial.count - 1]) == 0x0D { count -= 1 }
+        guard count == expected.count else { return false }
+        for offset in 0..<count {
+            let byte = offset < partial.count ? partial[offset] : bytes[start + offset - partial.count]
+            if byte != expected[offset] { return false }
+        }
+        return true
     }
 }
 

@@ -1,13 +1,17 @@
 /// Setup, verification and memory for PollTally over its line protocol: CREATE each poll, TALLY each
-/// poll at the end, STATS for `rss_bytes`.
+/// poll at the end, STATS for `rss_bytes`. A PING load needs neither setup nor verification.
 struct PollTallyDriver: TargetDriver {
     private let client: LineClient
+    private let command: BenchConfig.Command
 
-    init(host: String, port: Int, timeoutSeconds: Int) throws(ClientError) {
+    init(host: String, port: Int, timeoutSeconds: Int, command: BenchConfig.Command) throws(ClientError) {
+        guard command != .hincrby else { throw ClientError("hincrby is a Redis command: use --target redis, or --command vote or ping") }
         client = try LineClient(host: host, port: port, timeoutSeconds: timeoutSeconds)
+        self.command = command
     }
 
     func prepare(_ workload: Workload, setup: Bool) throws(ClientError) -> Dialect {
+        guard command == .vote else { return .polltallyPing }
         guard setup else { return .polltally }
         let options = workload.optionNames.joined(separator: ",")
         let requests = (0..<workload.polls).map { "CREATE \(Workload.pollName($0)) \(options) bench poll \($0)" }
@@ -22,6 +26,7 @@ struct PollTallyDriver: TargetDriver {
     }
 
     func verify(_ workload: Workload, dialect: Dialect) throws(ClientError) -> Verification {
+        guard dialect.verifiable else { return .notApplicable }
         var verification = Verification.started()
         let replies = try client.exchange((0..<workload.polls).map { "TALLY \(Workload.pollName($0))" })
         for (poll, reply) in replies.enumerated() {

@@ -1,12 +1,13 @@
 /// Setup, verification and memory for Redis over RESP. Keys per poll: `opts:<poll>` (set of options),
 /// `voters:<poll>` (hash voter → option), `counts:<poll>` (hash option → voters); see Benchmarks/vote.lua.
+/// A PING load touches no key and loads no script.
 struct RedisDriver: TargetDriver {
     private let client: RESPClient
-    private let command: BenchConfig.RedisCommand
+    private let command: BenchConfig.Command
     private let scriptPath: String
     private let scriptSHA: String?
 
-    init(host: String, port: Int, timeoutSeconds: Int, command: BenchConfig.RedisCommand, scriptPath: String, scriptSHA: String?) throws(ClientError) {
+    init(host: String, port: Int, timeoutSeconds: Int, command: BenchConfig.Command, scriptPath: String, scriptSHA: String?) throws(ClientError) {
         client = try RESPClient(host: host, port: port, timeoutSeconds: timeoutSeconds)
         self.command = command
         self.scriptPath = scriptPath
@@ -14,6 +15,7 @@ struct RedisDriver: TargetDriver {
     }
 
     func prepare(_ workload: Workload, setup: Bool) throws(ClientError) -> Dialect {
+        guard command != .ping else { return .redisPing }
         let polls = (0..<workload.polls).map(Workload.pollName)
         if setup {
             let keys = polls.flatMap { ["opts:\($0)", "voters:\($0)", "counts:\($0)"] }

@@ -1,34 +1,55 @@
 /// Renders votes as request bytes in one dialect, from poll and option names rendered once up front.
+/// A PING request is the same bytes whatever the vote.
 struct RequestEncoder: Sendable {
-    private let dialect: Dialect
+    /// What follows the prefix.
+    private enum Shape {
+        /// `<poll> v<voter> <option>`, then the terminator.
+        case vote
+        /// `<poll> <option> 1`, then the terminator.
+        case increment
+        /// Nothing: the prefix is the whole request line.
+        case fixed
+    }
+
+    private let shape: Shape
     private let prefix: [UInt8]
     private let pollNames: [[UInt8]]
     private let optionNames: [[UInt8]]
     private let terminator: [UInt8]
 
     init(dialect: Dialect, polls: Int, options: Int) {
-        self.dialect = dialect
         switch dialect {
-        case .polltally: prefix = Array("VOTE ".utf8)
-        case .redisVote(let sha): prefix = Array("EVALSHA \(sha) 0 ".utf8)
-        case .redisIncrement: prefix = Array("HINCRBY counts:".utf8)
+        case .polltally: (shape, prefix) = (.vote, Array("VOTE ".utf8))
+        case .polltallyPing: (shape, prefix) = (.fixed, Array("PING".utf8))
+        case .redisVote(let sha): (shape, prefix) = (.vote, Array("EVALSHA \(sha) 0 ".utf8))
+        case .redisIncrement: (shape, prefix) = (.increment, Array("HINCRBY counts:".utf8))
+        case .redisPing: (shape, prefix) = (.fixed, Array("PING".utf8))
         }
-        terminator = dialect == .polltally ? [0x0A] : [0x0D, 0x0A]
-        pollNames = (0..<polls).map { Array(Workload.pollName($0).utf8) }
-        optionNames = (0..<options).map { Array(Workload.optionName($0).utf8) }
+        switch dialect {
+        case .polltally, .polltallyPing: terminator = [0x0A]
+        case .redisVote, .redisIncrement, .redisPing: terminator = [0x0D, 0x0A]
+        }
+        let names = shape != .fixed
+        pollNames = names ? (0..<polls).map { Array(Workload.pollName($0).utf8) } : []
+        optionNames = names ? (0..<options).map { Array(Workload.optionName($0).utf8) } : []
     }
 
     /// Appends the request line for `vote` to `buffer`.
     @inline(__always)
     func encode(_ vote: Vote, into buffer: inout [UInt8]) {
         buffer.append(contentsOf: prefix)
-        buffer.append(contentsOf: pollNames[Int(vote.poll)])
-        buffer.append(UInt8(ascii: " "))
-        if dialect == .redisIncrement {
+        switch shape {
+        case .fixed:
+            break
+        case .increment:
+            buffer.append(contentsOf: pollNames[Int(vote.poll)])
+            buffer.append(UInt8(ascii: " "))
             buffer.append(contentsOf: optionNames[Int(vote.option)])
             buffer.append(UInt8(ascii: " "))
             buffer.append(UInt8(ascii: "1"))
-        } else {
+        case .vote:
+            buffer.append(contentsOf: pollNames[Int(vote.poll)])
+            buffer.append(UInt8(ascii: " "))
             buffer.append(UInt8(ascii: "v"))
             Self.appendDecimal(vote.voter, to: &buffer)
             buffer.append(UInt8(ascii: " "))
