@@ -91,6 +91,26 @@ func copySegments(from: String, to: String) throws {
     }
 }
 
+// MARK: - Checking what concurrent appenders wrote
+
+/// The events of threads that each appended `VOTE <thread> v0, v1, …` (poll = the thread's name,
+/// voter = `v` + its index): each vote is there exactly once, each thread's in its order, `total` in all.
+func expectEachThreadsVotesOnceInOrder(_ events: [Event], total: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    var seen = Set<String>()
+    var nextIndex = [String: Int]()
+    for event in events {
+        guard case .voteCast(let poll, let voter, _) = event.body else {
+            Issue.record("unexpected body \(event.body)", sourceLocation: sourceLocation)
+            continue
+        }
+        #expect(seen.insert(poll + "/" + voter).inserted, "duplicate \(poll)/\(voter)", sourceLocation: sourceLocation)
+        let index = Int(voter.dropFirst()) ?? -1
+        #expect(index == nextIndex[poll, default: 0], "thread \(poll) out of order at seq \(event.seq)", sourceLocation: sourceLocation)
+        nextIndex[poll] = index + 1
+    }
+    #expect(seen.count == total, sourceLocation: sourceLocation)
+}
+
 // MARK: - Observer
 
 /// Records what the writer tells it.

@@ -238,6 +238,7 @@ struct LogWriterInlineWriteTests {
             let session = try openInlineSession(path, policy: .never, preStart: [sampleBody(0)])
             defer { session.close() }
             #expect(session.observer.waitUntilWriterParked(), "the writer thread never reported seq 1 and went idle")
+            #expect(waitUntil { session.writer.writerIsWaiting })
             #expect(session.observer.durable == [1])
             let segment = path + "/00000000000000000001.log"
             let base = session.writer.counters
@@ -392,19 +393,7 @@ struct LogWriterInlineWriteTests {
                     #expect(first.locations == [LogScanner.Location(path: segment.path, offset: Int64(LogFileHeader.size))])
                 }
             }
-            var seen = Set<String>()
-            var nextIndex = [String: Int]()
-            for event in events {
-                guard case .voteCast(let poll, let voter, _) = event.body else {
-                    Issue.record("unexpected body \(event.body)")
-                    continue
-                }
-                #expect(seen.insert(poll + "/" + voter).inserted, "duplicate \(poll)/\(voter)")
-                let index = Int(voter.dropFirst())!
-                #expect(index == nextIndex[poll, default: 0], "thread \(poll) out of order at seq \(event.seq)")
-                nextIndex[poll] = index + 1
-            }
-            #expect(seen.count == total)
+            expectEachThreadsVotesOnceInOrder(events, total: total)
         }
     }
 
@@ -530,6 +519,9 @@ struct LogWriterInlineWriteTests {
             let session = try openInlineSession(path, policy: .never, io: io, preStart: sampleBodies(0..<3))
             defer { session.close() }
             #expect(session.observer.waitUntilWriterParked())
+            // Asleep is not enough (a busy machine can catch it between two steps): it must have
+            // found nothing to write and be waiting to be woken, so it cannot take the next batch.
+            #expect(waitUntil { session.writer.writerIsWaiting })
             _ = try session.writer.append(sampleBodies(3..<6)).get()
             #expect(session.writer.writePending() == 6)
             // The third write fails.
@@ -610,6 +602,9 @@ struct LogWriterInlineWriteTests {
             let session = try openInlineSession(path, policy: policy, io: io, preStart: sampleBodies(0..<3))
             defer { io.release(); session.close() }
             #expect(session.observer.waitUntilWriterParked())
+            // Asleep is not enough (a busy machine can catch it between two steps): it must have
+            // found nothing to write and be waiting to be woken, so it cannot take the next batch.
+            #expect(waitUntil { session.writer.writerIsWaiting })
             #expect(session.writer.counters.fsyncs == 0)
 
             // Write 2 fails, on another thread, once released.

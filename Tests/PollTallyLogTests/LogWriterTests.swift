@@ -71,19 +71,7 @@ struct LogWriterTests {
             #expect(Int(counters.bytesWritten) + LogFileHeader.size == Int(recovery.bytesRead))
 
             // Exactly once, and in each thread's order.
-            var seen = Set<String>()
-            var nextIndex = [String: Int]()
-            for event in events {
-                guard case .voteCast(let poll, let voter, _) = event.body else {
-                    Issue.record("unexpected body \(event.body)")
-                    continue
-                }
-                #expect(seen.insert(poll + "/" + voter).inserted, "duplicate \(poll)/\(voter)")
-                let index = Int(voter.dropFirst())!
-                #expect(index == nextIndex[poll, default: 0], "thread \(poll) out of order at seq \(event.seq)")
-                nextIndex[poll] = index + 1
-            }
-            #expect(seen.count == total)
+            expectEachThreadsVotesOnceInOrder(events, total: total)
 
             // Each receipt names the seqs its batch got, consecutive, with one timestamp.
             let receipts = box.receipts.withLock { $0 }

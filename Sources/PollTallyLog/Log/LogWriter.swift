@@ -166,6 +166,9 @@ public final class LogWriter: Sendable {
     /// A copy of the counters.
     public var counters: Counters { state.withLock { $0.counters } }
 
+    /// The writer thread found nothing to write and waits to be woken (for tests that need it idle).
+    var writerIsWaiting: Bool { state.withLock { $0.writerWaiting } }
+
     /// Writes and syncs what is pending, stops the thread and closes the segment. Appends after this fail.
     public func close() {
         let signal: Bool = state.withLock { state in
