@@ -10,7 +10,7 @@ import Synchronization
 /// `ready` (the event loop's call), `deliver`, `logMoved` and `sweep`, which only hop onto it, and `offer`, which works under
 /// `pushGate` (see `PushGate`: the hub may write an `UPDATE` straight to an idle watcher's
 /// socket). The flow per readable event: read → frame lines → parse → requests grouped by shard,
-/// one `enqueue` per shard for the whole batch → replies come back through `deliver` once
+/// one batch per shard into its inbox (`PollShard.post`) → replies come back through `deliver` once
 /// durable → written in request order.
 final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHandler, @unchecked Sendable {
     let id: Int
