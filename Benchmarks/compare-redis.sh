@@ -23,6 +23,11 @@
 #   DISK_SYNCS=2000      64-byte append+fdatasync samples for the disk probe
 #   SCRATCH=path         --scratch-path for swift build (default: the package's .build)
 #   KEEP=1               keep the temporary folder (server logs, each bench's full output)
+#   SWEEP="1 2 4 8 16 32 64"
+#                        instead of the scenarios above: throughput against the number of
+#                        connections, each at SWEEP_DEPTH (16) requests in flight, under interval
+#                        (vs everysec) and always (vs always); writes the medians to SVG
+#                        (default Docs/scaling.svg) with Benchmarks/plot-scaling.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +37,9 @@ RUNS=${RUNS:-3}
 DISK_SYNCS=${DISK_SYNCS:-2000}
 SCRATCH=${SCRATCH:-}
 KEEP=${KEEP:-0}
+SWEEP=${SWEEP:-}
+SWEEP_DEPTH=${SWEEP_DEPTH:-16}
+SVG=${SVG:-Docs/scaling.svg}
 
 if ! command -v redis-server >/dev/null; then
     echo "redis-server is not installed: apt-get install redis-server" >&2
@@ -231,6 +239,13 @@ SCENARIOS=(
     "interval 64x64|interval:1000|everysec|64|64|$VOTES|yes|yes"
     "always 1x1|always|always|1|1|$LATENCY_VOTES|no|yes"
 )
+if [[ -n $SWEEP ]]; then
+    SCENARIOS=()
+    for connections in $SWEEP; do
+        SCENARIOS+=("interval ${connections}x$SWEEP_DEPTH|interval:1000|everysec|$connections|$SWEEP_DEPTH|$VOTES|no|no")
+        SCENARIOS+=("always ${connections}x$SWEEP_DEPTH|always|always|$connections|$SWEEP_DEPTH|$VOTES|no|no")
+    done
+fi
 for index in "${!SCENARIOS[@]}"; do
     IFS='|' read -r name ptfsync redisfsync connections depth votes hincrby ping <<<"${SCENARIOS[$index]}"
     run_scenario "$index" "$name" "$ptfsync" "$redisfsync" "$connections" "$depth" "$votes" "$hincrby" "$ping"
@@ -274,6 +289,21 @@ for index in "${!SCENARIOS[@]}"; do
         printf "$format" "${row[@]}" "" ""
     done
 done
+
+if [[ -n $SWEEP ]]; then
+    csv="$WORK/scaling.csv"
+    echo "fsync,connections,depth,server,votes_per_s" >"$csv"
+    for index in "${!SCENARIOS[@]}"; do
+        IFS='|' read -r name ptfsync _ connections depth _ _ _ <<<"${SCENARIOS[$index]}"
+        for server in polltally redis; do
+            echo "${ptfsync%%:*},$connections,$depth,$server,$(median "$index" "$server" votes_per_s)" >>"$csv"
+        done
+    done
+    python3 Benchmarks/plot-scaling.py "$csv" "$SVG" \
+        "$(date -u +%Y-%m-%d), $(nproc) cores, medians of $RUNS run(s) of $VOTES votes, depth $SWEEP_DEPTH"
+    echo
+    echo "plot: $SVG (data: $(tr '\n' ' ' <"$csv"))"
+fi
 
 if ((FAILURES > 0)); then
     echo
