@@ -51,7 +51,8 @@ public final class LogWriter: Sendable {
         var counters: Counters
     }
 
-    /// The file side, under `writing`: the open segment and whether it holds unsynced writes.
+    /// The file side, under `writing` (which also guards `segment`): unsynced writes, the last
+    /// sync, and whether the segment is closed for good.
     private struct FileSide {
         var unsynced = false
         var lastSync = DispatchTime.now()
@@ -148,11 +149,7 @@ public final class LogWriter: Sendable {
             // The first unsynced write of an interval wakes the writer to sync it in time.
             wakeWriter = !file.unsynced
             file.unsynced = true
-            state.withLock { state in
-                state.counters.batches += 1
-                state.counters.bytesWritten += UInt64(batch.count)
-                state.counters.durableSeq = lastSeq
-            }
+            count(wrote: batch.count, synced: false, durableUpTo: lastSeq)
             return lastSeq
         }
         let observer = observerBox.withLock { $0 }
@@ -220,13 +217,7 @@ public final class LogWriter: Sendable {
                 }
                 // Under `always` an event is acknowledged once synced; otherwise once written.
                 let acknowledged: UInt64? = batch.isEmpty || (policy == .always && file.unsynced) ? nil : lastSeq
-                if !batch.isEmpty || syncNow {
-                    state.withLock { state in
-                        if !batch.isEmpty { state.counters.batches += 1; state.counters.bytesWritten += UInt64(batch.count) }
-                        if syncNow { state.counters.fsyncs += 1 }
-                        if let acknowledged { state.counters.durableSeq = acknowledged }
-                    }
-                }
+                if !batch.isEmpty || syncNow { count(wrote: batch.count, synced: syncNow, durableUpTo: acknowledged) }
                 let finished = closing && batch.isEmpty && !file.unsynced
                 if finished { file.finished = true }
                 return (acknowledged, batch.isEmpty, finished, file.unsynced, file.lastSync)
@@ -253,6 +244,18 @@ public final class LogWriter: Sendable {
     }
 
     private var failureRecorded: Bool { state.withLock { $0.failure != nil } }
+
+    /// Counts a write of `bytes` (0: none) and a sync for `STATS`, and moves the durable seq.
+    private func count(wrote bytes: Int, synced: Bool, durableUpTo seq: UInt64?) {
+        state.withLock { state in
+            if bytes > 0 {
+                state.counters.batches += 1
+                state.counters.bytesWritten += UInt64(bytes)
+            }
+            if synced { state.counters.fsyncs += 1 }
+            if let seq { state.counters.durableSeq = seq }
+        }
+    }
 
     /// Takes the pending buffer; marks the writer as waiting when there is none (only the writer
     /// thread may, since only it waits for `wake`).

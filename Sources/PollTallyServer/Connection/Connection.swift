@@ -7,11 +7,11 @@ import Synchronization
 /// pushed `UPDATE` and `EVENT` lines when watching or tailing.
 ///
 /// Confined to `queue` (hence `@unchecked Sendable`): every method runs there except `start`,
-/// `ready` (the event loop's call), `deliver`, `logMoved` and `sweep`, which only hop onto it, and `offer`, which works under
-/// `pushGate` (see `PushGate`: the hub may write an `UPDATE` straight to an idle watcher's
-/// socket). The flow per readable event: read → frame lines → parse → requests grouped by shard,
-/// one batch per shard into its inbox (`PollShard.post`) → replies come back through `deliver` once
-/// durable → written in request order.
+/// `ready` (the event loop's call), `deliver`, `logMoved` and `sweep`, which only hop onto it,
+/// and `offer`, which works under `pushGate` (see `PushGate`: the hub may write an `UPDATE`
+/// straight to an idle watcher's socket). The flow per readable event: read → frame lines →
+/// parse → requests grouped by shard, one batch per shard into its inbox (`PollShard.post`) →
+/// replies come back through `deliver` once durable → written in request order.
 final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHandler, @unchecked Sendable {
     let id: Int
     let queue: DispatchQueue
@@ -78,8 +78,9 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
                 interest = .readable
                 token = try loop.register(fd: socket.fd, interest: interest, handler: self)
             } catch {
+                // The kernel refused to watch one more socket (out of memory or epoll watches).
                 interest = []
-                abort()
+                closeWithLastWord(ProtocolError(.unavailable, "the server cannot watch this connection (epoll_ctl: \(error)); try again later").line)
             }
         }
     }
@@ -232,7 +233,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     /// Fills the slots of `replies` and writes what is due. Synchronous: a shard (often running
     /// on the log writer's thread) does the connection's write itself when the connection is idle
     /// instead of waking a thread for it. Called only from shard queues; a connection never waits
-    /// on a shard (it hands batches over with `enqueue`), so the wait cannot close a cycle.
+    /// on a shard (it `post`s batches to their inboxes), so the wait cannot close a cycle.
     func deliver(_ replies: [(slot: Int, text: String)]) {
         queue.sync { [self] in
             guard !closed else { return }

@@ -13,6 +13,7 @@ import Synchronization
 /// moves the durable `TallyBoard` (which reads and watchers see) by the events' effects.
 actor PollShard {
     private nonisolated let executor: DispatchQueueExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     /// Batches handed over by connections and not yet taken, in arrival order. A lock, not a
     /// queue job per batch: a busy shard takes everything that arrived while it worked in one
     /// go, and writes the log and releases replies once for all of it.
@@ -23,7 +24,6 @@ actor PollShard {
         /// A `drainInbox` job is queued or running; later batches only join the inbox.
         var scheduled = false
     }
-    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     private(set) var projection: Projection
     private let log: LogWriter
@@ -70,8 +70,8 @@ actor PollShard {
 
     /// Runs `work` on this actor and returns when it has run, in FIFO order with `enqueue`. When
     /// the actor is idle, Dispatch runs `work` on the calling thread, so no thread is woken. Only
-    /// for callers the actor never waits on (the log writer); connections use `enqueue`, since
-    /// blocking their threads on a busy shard cost a fifth of the throughput at 64 × 64.
+    /// for callers the actor never waits on (the log writer); connections `post` to the inbox,
+    /// since blocking their threads on a busy shard cost a fifth of the throughput at 64 × 64.
     nonisolated func perform(_ work: (isolated PollShard) -> Void) {
         executor.queue.sync { self.assumeIsolated(work) }
     }
@@ -99,13 +99,6 @@ actor PollShard {
             return inbox.scheduled
         }
         if again { enqueue { $0.drainInbox() } }
-    }
-
-    /// Answers each request of `batch`, in order (see `answer`), then writes the log if appenders
-    /// write it (see `finishBatches`).
-    func submit(_ batch: Batch) {
-        answer(batch)
-        finishBatches()
     }
 
     /// Answers each request of `batch`, in order: commands are validated and appended, reads are
@@ -138,9 +131,8 @@ actor PollShard {
     /// once, rather than wake the writer thread and wait for it to come back.
     private func finishBatches() {
         if !gated.isEmpty && log.appendersWrite {
-            // Under interval/never: write the log here and release at once, rather than wake the
-            // writer thread and wait for it to come back. Another shard's earlier write may have
-            // taken these events already; `writePending` then waits for it to finish.
+            // Another shard's write may have taken these events already; `writePending` then
+            // waits for it to finish, so they are written when it returns.
             log.writePending()
             logChanged()
         }
