@@ -51,7 +51,21 @@ static uint32_t crc_hw(uint32_t crc, const unsigned char *p, size_t n) {
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n--) c32 = _mm_crc32_u8(c32, *p++);
+    if (n >= 4) {
+        uint32_t word;
+        memcpy(&word, p, 4);
+        c32 = _mm_crc32_u32(c32, word);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        uint16_t word;
+        memcpy(&word, p, 2);
+        c32 = _mm_crc32_u16(c32, word);
+        p += 2;
+        n -= 2;
+    }
+    if (n) c32 = _mm_crc32_u8(c32, *p);
     return c32;
 }
 #endif

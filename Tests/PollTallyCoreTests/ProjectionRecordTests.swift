@@ -19,10 +19,10 @@ struct ProjectionRecordTests {
         }
     }
 
-    /// Applies `payload` with `apply(record:unlessCovered:)`, first prefetching it (which must change nothing).
+    /// Applies `payload` with `apply(record:unlessCovered:)`, first preparing it (which must change nothing).
     static func viaRecord(_ projection: inout Projection, _ payload: [UInt8], unlessCovered: Bool = false) -> Outcome {
         payload.withUnsafeBytes { raw in
-            projection.prefetch(record: raw)
+            _ = projection.prepare(record: raw)
             do throws(Projection.RecordFailure) {
                 let (seq, applied) = try projection.apply(record: raw, unlessCovered: unlessCovered)
                 return applied ? .applied(seq) : .skipped(seq)
@@ -161,6 +161,46 @@ struct ProjectionRecordTests {
             #expect(seen[kind, default: 0] > 0, "never saw \(kind): \(seen)")
         }
         #expect(moves > 10)
+    }
+
+    @Test("records prepared several records before they are applied (replay's pipeline) apply as if read one by one",
+          arguments: [(UInt64(11), 1), (12, 3), (13, 8), (14, 8), (15, 15)])
+    func preparedAhead(_ seed: UInt64, _ distance: Int) {
+        var commands = Commands(seed: seed)
+        let limits = Projection.Limits(maxOptions: 5)
+        var reference = Projection(limits: limits)
+        var payloads: [[UInt8]] = []
+        var expected: [Outcome] = []
+        for step in 0..<3000 {
+            let event = Event(seq: UInt64(step + 1), timestampMs: 0, body: commands.next(reference))
+            expected.append(Self.viaEvent(&reference, event))
+            payloads.append(encoded(event))
+        }
+        var subject = Projection(limits: limits)
+        var prepared: [PreparedRecord] = []
+        for payload in payloads.prefix(distance) { prepared.append(payload.withUnsafeBytes { subject.prepare(record: $0) }) }
+        // Votes prepared before their poll existed (so read in full when applied), and votes refused after being prepared.
+        var preparedTooEarly = 0, refusedPrepared = 0
+        for (step, payload) in payloads.enumerated() {
+            if step + distance < payloads.count {
+                prepared.append(payloads[step + distance].withUnsafeBytes { subject.prepare(record: $0) })
+            }
+            let actual: Outcome = payload.withUnsafeBytes { raw in
+                do throws(Projection.RecordFailure) {
+                    let (seq, applied) = try subject.apply(record: raw, prepared: prepared[step])
+                    return applied ? .applied(seq) : .skipped(seq)
+                } catch {
+                    return .failed(error)
+                }
+            }
+            #expect(actual == expected[step], "step \(step)")
+            if prepared[step].position < 0, case .applied = actual, payload[0] == 2 || payload[0] == 3 { preparedTooEarly += 1 }
+            if prepared[step].position >= 0, case .failed = actual { refusedPrepared += 1 }
+        }
+        #expect(subject.polls == reference.polls)
+        #expect(subject.tallies == reference.tallies)
+        #expect(refusedPrepared > 0)
+        if distance > 1 { #expect(preparedTooEarly > 0) }
     }
 
     @Test("a payload that does not decode fails as .undecodable with decode's error, changing nothing")
@@ -330,8 +370,8 @@ struct ProjectionRecordTests {
         #expect(subject.state(of: "poll700") == nil && subject.state(of: "poll") == nil && subject.state(of: "") == nil)
     }
 
-    @Test("prefetch changes nothing, whatever the payload")
-    func prefetchChangesNothing() throws {
+    @Test("prepare changes nothing, whatever the payload")
+    func prepareChangesNothing() throws {
         let events = try randomHistory(seed: 77, events: 400)
         var projection = try replayed(events)
         let before = projection.polls
@@ -339,8 +379,8 @@ struct ProjectionRecordTests {
         payloads.append(contentsOf: [[], [2], Array(repeating: 2, count: 40), encoded(Event(seq: 1, timestampMs: 0, body: .voteCast(poll: "zz", voter: "v", option: "a")))])
         for payload in payloads {
             payload.withUnsafeBytes { raw in
-                projection.prefetch(record: raw)
-                projection.prefetch(record: raw)
+                _ = projection.prepare(record: raw)
+                _ = projection.prepare(record: raw)
             }
         }
         #expect(projection.polls == before)

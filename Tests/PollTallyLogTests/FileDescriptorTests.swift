@@ -31,6 +31,32 @@ struct FileDescriptorTests {
         }
     }
 
+    @Test("readToEnd(into:) fills the front of a reused buffer and says how much; the buffer only grows")
+    func readIntoReusedBuffer() throws {
+        try withTempFolder { path in
+            let long = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            try writeFileBytes(path + "/long", long)
+            try writeFileBytes(path + "/short", [1, 2, 3])
+            try writeFileBytes(path + "/empty", [])
+            var buffer: [UInt8] = []
+            for (name, expected) in [("short", [UInt8]([1, 2, 3])), ("long", long), ("short", [1, 2, 3]), ("empty", []), ("long", long)] {
+                let fd = try FileDescriptor.open(path + "/" + name, .readOnly)
+                defer { fd.close() }
+                let count = try fd.readToEnd(into: &buffer)
+                #expect(count == expected.count, "\(name)")
+                #expect(Array(buffer.prefix(count)) == expected, "\(name)")
+                #expect(buffer.count >= count)
+            }
+            // After the long file the buffer kept its size: reading the short one left the rest as it was.
+            #expect(buffer.count == long.count)
+            #expect(Array(buffer[3...]) == Array(long[3...]))
+            let fd = try FileDescriptor.open(path + "/long", .readOnly)
+            defer { fd.close() }
+            #expect(try fd.readToEnd(into: &buffer, from: 4990) == 10)
+            #expect(Array(buffer.prefix(10)) == Array(long[4990...]))
+        }
+    }
+
     @Test("an empty write is a no-op")
     func emptyWrite() throws {
         try withTempFolder { path in

@@ -56,8 +56,9 @@ public enum RecordFrame {
 
     /// Examines the record that starts at `offset` of `bytes`.
     public static func scan(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Scan {
-        guard let length = loadLittleEndian(UInt32.self, from: bytes, at: offset),
-              let stored = loadLittleEndian(UInt32.self, from: bytes, at: offset + 4) else { return .incomplete }
+        guard offset >= 0, offset + headerSize <= bytes.count else { return .incomplete }
+        let length = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
         guard length > 0, length <= maxPayload else { return .corrupt(.badLength(length)) }
         let start = offset + headerSize
         let end = start + Int(length)

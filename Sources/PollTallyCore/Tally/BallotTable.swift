@@ -166,8 +166,14 @@ public struct BallotTable: Sendable {
     /// Removes the ballot of the voter whose id is `bytes`; returns it.
     @discardableResult
     public mutating func removeValue(bytes: UnsafeRawBufferPointer) -> Ballot? {
+        removeValue(bytes: bytes, hash: IDHash.hash(bytes))
+    }
+
+    /// `removeValue(bytes:)` for a caller that already hashed the id (`Self.hash(_:)`).
+    @discardableResult
+    mutating func removeValue(bytes: UnsafeRawBufferPointer, hash: UInt64) -> Ballot? {
         guard !slots.isEmpty else { return nil }
-        let (index, found) = find(bytes, hash: IDHash.hash(bytes))
+        let (index, found) = find(bytes, hash: hash)
         guard found else { return nil }
         let removed = slots[index]
         remove(at: index)
@@ -178,8 +184,14 @@ public struct BallotTable: Sendable {
     /// lookup of them a little later does not wait for memory. Changes nothing.
     @inline(__always)
     public func prefetch(bytes: UnsafeRawBufferPointer) {
+        prefetch(hash: IDHash.hash(bytes))
+    }
+
+    /// `prefetch(bytes:)` for a caller that already hashed the id (`Self.hash(_:)`).
+    @inline(__always)
+    func prefetch(hash: UInt64) {
         guard !slots.isEmpty else { return }
-        let index = Int(truncatingIfNeeded: IDHash.hash(bytes)) & (slots.count - 1)
+        let index = Int(truncatingIfNeeded: hash) & (slots.count - 1)
         slots.withUnsafeBufferPointer { slots in
             if let base = slots.baseAddress { polltally_prefetch(base + index) }
         }
@@ -196,8 +208,13 @@ public struct BallotTable: Sendable {
     /// Gives the voter whose id is `bytes` (a valid id) `ballot`, unless they already hold one for
     /// the same option: a vote's one lookup, where `subscript` then `updateValue` would take two.
     public mutating func move(bytes: UnsafeRawBufferPointer, to ballot: Ballot) -> Move {
+        move(bytes: bytes, hash: IDHash.hash(bytes), to: ballot)
+    }
+
+    /// `move(bytes:to:)` for a caller that already hashed the id (`Self.hash(_:)`): replay hashes
+    /// each voter once, to prefetch its slot a few records ahead and then to apply the vote.
+    mutating func move(bytes: UnsafeRawBufferPointer, hash: UInt64, to ballot: Ballot) -> Move {
         if (count + 1) * 4 > slots.count * 3 { grow() }
-        let hash = IDHash.hash(bytes)
         let (index, found) = find(bytes, hash: hash)
         if found {
             let old = Ballot(option: slots[index].option, seq: slots[index].seq)
@@ -237,6 +254,10 @@ public struct BallotTable: Sendable {
         }
         return min(longest, slots.count)
     }
+
+    /// The hash this table files the id `bytes` under (per process; see `IDHash`).
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 { IDHash.hash(bytes) }
 
     // MARK: - Internals
 

@@ -23,12 +23,19 @@ public struct PollState: Sendable, Equatable {
 
     /// The index of the option whose id is `bytes`.
     func optionIndex(bytes: UnsafeRawBufferPointer) -> Int? {
-        tally.options.firstIndex { option in
-            var option = option
-            return option.withUTF8 { utf8 in
-                utf8.count == bytes.count && utf8.elementsEqual(bytes)
-            }
+        Self.optionIndex(in: tally.options, bytes: bytes)
+    }
+
+    /// The index in `options` of the option whose id is `bytes`. Static, so that replay can ask
+    /// of one poll in an array of them without copying its state.
+    @inline(__always)
+    static func optionIndex(in options: [String], bytes: UnsafeRawBufferPointer) -> Int? {
+        for (index, option) in options.enumerated() where option.utf8.count == bytes.count {
+            let same = option.utf8.withContiguousStorageIfAvailable { utf8 in utf8.elementsEqual(bytes) }
+                ?? option.utf8.elementsEqual(bytes)
+            if same { return index }
         }
+        return nil
     }
 
     mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
@@ -50,33 +57,33 @@ public struct PollState: Sendable, Equatable {
         return .closed
     }
 
-    /// What `apply(voter:option:seq:unlessCovered:)` did.
+    /// What `apply(voter:hash:option:seq:unlessCovered:)` did.
     enum RecordOutcome {
         case applied
         /// `unlessCovered` and the poll has already seen this seq: nothing done.
         case covered
-        /// Refused, nothing changed: the poll is closed, the option unknown, the vote the voter's
-        /// current one, (a retraction) the voter has no vote, or a new voter does not fit.
-        case closed, noSuchOption, unchanged, noVote, full
+        /// Refused, nothing changed: the poll is closed, the vote the voter's current one,
+        /// (a retraction) the voter has no vote, or a new voter does not fit.
+        case closed, unchanged, noVote, full
     }
 
-    /// Applies a logged vote for `option` (nil: a retraction) by the voter whose id is `voter`,
-    /// event `seq`, from id bytes: `Projection.apply(record:)`'s work on this poll, done in place.
-    mutating func apply(voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer?, seq: UInt64, unlessCovered: Bool) -> RecordOutcome {
+    /// Applies a logged vote for the option at index `option` (nil: a retraction) by the voter
+    /// whose id is `voter` (hashed: `BallotTable.hash`), event `seq`, from id bytes:
+    /// `Projection.apply(record:)`'s work on this poll, done in place.
+    mutating func apply(voter: UnsafeRawBufferPointer, hash: UInt64, option: Int?, seq: UInt64, unlessCovered: Bool) -> RecordOutcome {
         if unlessCovered, tally.lastSeq >= seq { return .covered }
         guard tally.isOpen else { return .closed }
         guard let option else {
-            guard let previous = ballots.removeValue(bytes: voter) else { return .noVote }
+            guard let previous = ballots.removeValue(bytes: voter, hash: hash) else { return .noVote }
             tally.apply(.voteMoved(from: Int(previous.option), to: nil), seq: seq)
             return .applied
         }
-        guard let index = optionIndex(bytes: option) else { return .noSuchOption }
         if !ballots.canAdd(idBytes: voter.count), ballots[bytes: voter] == nil { return .full }
-        switch ballots.move(bytes: voter, to: Ballot(option: UInt16(index), seq: seq)) {
+        switch ballots.move(bytes: voter, hash: hash, to: Ballot(option: UInt16(option), seq: seq)) {
         case .unchanged:
             return .unchanged
         case .moved(let previous):
-            tally.apply(.voteMoved(from: previous.map { Int($0.option) }, to: index), seq: seq)
+            tally.apply(.voteMoved(from: previous.map { Int($0.option) }, to: option), seq: seq)
             return .applied
         }
     }

@@ -23,7 +23,56 @@ extension Projection {
     /// state was restored from a snapshot. Returns the event's seq and whether it was applied.
     /// On a throw the state is unchanged.
     @discardableResult
+    @inline(__always)
     public mutating func apply(record payload: UnsafeRawBufferPointer, unlessCovered: Bool = false)
+        throws(RecordFailure) -> (seq: UInt64, applied: Bool) {
+        try apply(record: payload, prepared: prepare(record: payload), unlessCovered: unlessCovered)
+    }
+
+    /// `apply(record:unlessCovered:)` of a record this projection prepared earlier with
+    /// `prepare(record:)`, perhaps before applying the records logged between the two.
+    @discardableResult
+    public mutating func apply(record payload: UnsafeRawBufferPointer, prepared: PreparedRecord, unlessCovered: Bool = false)
+        throws(RecordFailure) -> (seq: UInt64, applied: Bool) {
+        let position = prepared.position
+        guard position >= 0 else { return try applyInFull(record: payload, unlessCovered: unlessCovered) }
+        let voter = UnsafeRawBufferPointer(rebasing: payload[prepared.voter])
+        let option = prepared.option >= 0 ? prepared.option : nil
+        // One in-place call on the poll's state: reading its fields here would copy it.
+        switch states[position].apply(voter: voter, hash: prepared.voterHash, option: option, seq: prepared.seq, unlessCovered: unlessCovered) {
+        case .applied: return (prepared.seq, true)
+        case .covered: return (prepared.seq, false)
+        // Refused, nothing changed: the full reading names the rule broken, with the ids.
+        case .closed, .unchanged, .noVote, .full: return try applyInFull(record: payload, unlessCovered: unlessCovered)
+        }
+    }
+
+    /// Reads a logged vote or retraction far enough to apply it later without reading it again:
+    /// decodes it in place, finds its poll and option, hashes its voter and starts loading that
+    /// voter's ballot slot into the cache. Changes nothing; anything but a vote or a retraction
+    /// of a poll and option the projection holds now comes back as `.readInFull`.
+    @inline(__always)
+    public func prepare(record payload: UnsafeRawBufferPointer) -> PreparedRecord {
+        guard let view = try? EventView(payload), view.kind == .voteCast || view.kind == .voteRetracted,
+              let position = index.position(of: UnsafeRawBufferPointer(rebasing: payload[view.poll])) else { return .readInFull }
+        let voterHash = BallotTable.hash(UnsafeRawBufferPointer(rebasing: payload[view.voter]))
+        return states.withUnsafeBufferPointer { states in
+            var option = -1
+            if view.kind == .voteCast {
+                guard let found = PollState.optionIndex(in: states[position].tally.options,
+                                                        bytes: UnsafeRawBufferPointer(rebasing: payload[view.option])) else {
+                    return .readInFull
+                }
+                option = found
+            }
+            states[position].ballots.prefetch(hash: voterHash)
+            return PreparedRecord(position: position, option: option, seq: view.seq, voterHash: voterHash, voter: view.voter)
+        }
+    }
+
+    /// The whole reading of a record, for everything `prepare` leaves to it; the one place that
+    /// turns a refused record into its `RecordFailure`.
+    private mutating func applyInFull(record payload: UnsafeRawBufferPointer, unlessCovered: Bool)
         throws(RecordFailure) -> (seq: UInt64, applied: Bool) {
         let view: EventView
         do throws(EventCodec.DecodeError) { view = try EventView(payload) } catch { throw .undecodable(error) }
@@ -42,30 +91,25 @@ extension Projection {
             let pollID = UnsafeRawBufferPointer(rebasing: payload[view.poll])
             guard let position = index.position(of: pollID) else { throw .rule(.noSuchPoll(Self.string(pollID))) }
             let voterID = UnsafeRawBufferPointer(rebasing: payload[view.voter])
-            let optionID = view.kind == .voteCast ? UnsafeRawBufferPointer(rebasing: payload[view.option]) : nil
-            // One in-place call on the poll's state: reading its fields here would copy it.
-            switch states[position].apply(voter: voterID, option: optionID, seq: view.seq, unlessCovered: unlessCovered) {
+            var option: Int?
+            if view.kind == .voteCast {
+                let optionID = UnsafeRawBufferPointer(rebasing: payload[view.option])
+                option = states[position].optionIndex(bytes: optionID)
+                if option == nil {
+                    if unlessCovered, states[position].tally.lastSeq >= view.seq { return (view.seq, false) }
+                    if !states[position].tally.isOpen { throw .rule(.pollClosed(Self.string(pollID))) }
+                    throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID)))
+                }
+            }
+            switch states[position].apply(voter: voterID, hash: BallotTable.hash(voterID), option: option, seq: view.seq, unlessCovered: unlessCovered) {
             case .applied: return (view.seq, true)
             case .covered: return (view.seq, false)
             case .closed: throw .rule(.pollClosed(Self.string(pollID)))
-            case .noSuchOption: throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID ?? voterID)))
             case .unchanged: throw .rule(.unchangedVote(poll: Self.string(pollID), voter: Self.string(voterID)))
             case .noVote: throw .rule(.noVote(poll: Self.string(pollID), voter: Self.string(voterID)))
             case .full: throw .rule(.pollFull(Self.string(pollID)))
             }
         }
-    }
-
-    /// Starts loading what applying the vote or retraction in `payload` will touch first (its
-    /// voter's home slot in the poll's ballot table) into the cache; a hint that changes nothing.
-    /// Replay calls it a few records ahead of `apply(record:)`, so that the misses of tables far
-    /// larger than the cache overlap.
-    @inline(__always)
-    public func prefetch(record payload: UnsafeRawBufferPointer) {
-        guard let view = try? EventView(payload), view.kind == .voteCast || view.kind == .voteRetracted,
-              let position = index.position(of: UnsafeRawBufferPointer(rebasing: payload[view.poll])) else { return }
-        let voter = UnsafeRawBufferPointer(rebasing: payload[view.voter])
-        states.withUnsafeBufferPointer { states in states[position].ballots.prefetch(bytes: voter) }
     }
 
     private static func string(_ bytes: UnsafeRawBufferPointer) -> String {

@@ -77,24 +77,33 @@ public struct LogReplayer: Sendable {
         let failures: UnsafeMutableBufferPointer<Failure?>
         let unlessCovered: Bool
 
-        /// How many records ahead a lane prefetches.
-        static let prefetchDistance = 8
+        /// How many records ahead a lane prepares (and so prefetches), and the ring that holds them.
+        static let prepareDistance = 8
+        static let ringSize = 16
 
-        /// Applies lane `lane`'s records in order, stopping at the first that fails.
+        /// Applies lane `lane`'s records in order, stopping at the first that fails. Each record is
+        /// prepared `prepareDistance` records before it is applied: the ballot tables are far
+        /// larger than the cache, and this overlaps their misses.
         func apply(lane: Int) {
             let indices = lanes[lane]
-            for (position, index) in indices.enumerated() {
-                // The tables are far larger than the cache: ask for a record's slot a few records ahead.
-                if position + Self.prefetchDistance < indices.count {
-                    let ahead = batch.records[Int(indices[position + Self.prefetchDistance])]
-                    projections[lane].prefetch(record: batch.payload(of: ahead))
+            var ring = [PreparedRecord](repeating: .readInFull, count: Self.ringSize)
+            ring.withUnsafeMutableBufferPointer { ring in
+                let mask = Self.ringSize - 1
+                for position in 0..<min(Self.prepareDistance, indices.count) {
+                    ring[position] = projections[lane].prepare(record: batch.payload(of: batch.records[Int(indices[position])]))
                 }
-                let record = batch.records[Int(index)]
-                do throws(Projection.RecordFailure) {
-                    try projections[lane].apply(record: batch.payload(of: record), unlessCovered: unlessCovered)
-                } catch {
-                    failures[lane] = Failure(record: record, failure: error)
-                    return
+                for (position, index) in indices.enumerated() {
+                    let ahead = position + Self.prepareDistance
+                    if ahead < indices.count {
+                        ring[ahead & mask] = projections[lane].prepare(record: batch.payload(of: batch.records[Int(indices[ahead])]))
+                    }
+                    let record = batch.records[Int(index)]
+                    do throws(Projection.RecordFailure) {
+                        try projections[lane].apply(record: batch.payload(of: record), prepared: ring[position & mask], unlessCovered: unlessCovered)
+                    } catch {
+                        failures[lane] = Failure(record: record, failure: error)
+                        return
+                    }
                 }
             }
         }

@@ -98,11 +98,14 @@ public struct LogScanner: Sendable {
         // From the middle of the log, the last seq before anything is read is the one before the first segment read.
         if startIndex > 0 { summary.lastSeq = segments[startIndex].firstSeq - 1 }
         var expected: UInt64? = startIndex == 0 ? 1 : nil
+        // One buffer for every segment: a fresh 64 MiB a segment would cost more in page faults than the read.
+        var buffer: [UInt8] = []
         for index in segments.indices where index >= startIndex {
             if summary.lastSeq >= throughSeq { break }
             let segment = segments[index]
             let isLast = index == segments.count - 1
-            try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary, consumer: consumer)
+            try scanSegment(segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq, expected: &expected, summary: &summary,
+                            buffer: &buffer, consumer: consumer)
         }
         return summary
     }
@@ -121,64 +124,75 @@ public struct LogScanner: Sendable {
         var expected = expectedFirstSeq
         var summary = Summary()
         summary.lastSeq = max(segment.firstSeq, 1) - 1
-        try scanSegment(segment, isLast: false, fromSeq: 0, throughSeq: .max, expected: &expected, summary: &summary, consumer: .events { _, _ in })
+        var buffer: [UInt8] = []
+        try scanSegment(segment, isLast: false, fromSeq: 0, throughSeq: .max, expected: &expected, summary: &summary,
+                        buffer: &buffer, consumer: .events { _, _ in })
         return summary.lastSeq
     }
 
     private func scanSegment(
         _ segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64, expected: inout UInt64?,
-        summary: inout Summary, consumer: Consumer
+        summary: inout Summary, buffer: inout [UInt8], consumer: Consumer
     ) throws(LogError) {
-        let bytes = try Self.readFile(segment.path)
-        summary.bytesRead += Int64(bytes.count)
+        let count = try Self.readFile(segment.path, into: &buffer)
+        summary.bytesRead += Int64(count)
         summary.lastSegment = segment
-        let result: Result<Void, LogError> = bytes.withUnsafeBytes { raw in
+        let batchSize: Int
+        switch consumer {
+        case .events: batchSize = 4096
+        case .batches(let size, _): batchSize = size
+        }
+        let result: Result<Void, LogError> = buffer.withUnsafeBytes { whole in
+            let raw = UnsafeRawBufferPointer(rebasing: whole[0..<count])
             var batch = RecordBatch(path: segment.path, bytes: raw)
-            // Each record at or after fromSeq, its seq already checked to follow the one before.
-            let take: (Range<Int>, UInt64, Int) throws(LogError) -> Void
-            switch consumer {
-            case .events(let visit):
-                take = { payload, _, offset throws(LogError) in
-                    let event: Event
-                    do throws(EventCodec.DecodeError) {
-                        event = try EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload]))
-                    } catch {
-                        throw .corruptRecord(path: segment.path, offset: Int64(offset), reason: error.description)
+            batch.records.reserveCapacity(min(batchSize, 65_536))
+            /// Gives the consumer the records verified so far: decoded one by one, or as they are.
+            func handOver(_ batch: RecordBatch) throws(LogError) {
+                switch consumer {
+                case .events(let visit):
+                    for record in batch.records {
+                        let event: Event
+                        do throws(EventCodec.DecodeError) {
+                            event = try EventCodec.decode(batch.payload(of: record))
+                        } catch {
+                            throw .corruptRecord(path: segment.path, offset: Int64(record.offset), reason: error.description)
+                        }
+                        try visit(event, Location(path: segment.path, offset: Int64(record.offset)))
                     }
-                    try visit(event, Location(path: segment.path, offset: Int64(offset)))
-                }
-            case .batches(let size, let visit):
-                take = { payload, seq, offset throws(LogError) in
-                    batch.records.append(RecordBatch.Record(offset: offset, payload: payload, seq: seq))
-                    if batch.records.count >= size {
-                        // Emptied even when the visit throws, so the damage path below never hands it over again.
-                        defer { batch.records.removeAll(keepingCapacity: true) }
-                        try visit(batch)
-                    }
+                case .batches(_, let visit):
+                    try visit(batch)
                 }
             }
             do throws(LogError) {
-                try scanBytes(raw, segment: segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq,
-                              expected: &expected, summary: &summary, take: take)
+                guard var offset = try startOfRecords(raw, segment: segment, isLast: isLast, expected: &expected, summary: &summary) else {
+                    return .success(())
+                }
+                while try scanRecords(raw, from: &offset, segment: segment, isLast: isLast, fromSeq: fromSeq, throughSeq: throughSeq,
+                                      expected: &expected, summary: &summary, into: &batch.records, limit: batchSize) {
+                    // Emptied even when the consumer throws, so the damage path below never hands it over again.
+                    defer { batch.records.removeAll(keepingCapacity: true) }
+                    try handOver(batch)
+                }
             } catch {
                 // Records before the damage go first, so an invalid event earlier in the log is what is reported.
-                if case .batches(_, let visit) = consumer, !batch.records.isEmpty {
-                    do throws(LogError) { try visit(batch) } catch { return .failure(error) }
+                if !batch.records.isEmpty {
+                    do throws(LogError) { try handOver(batch) } catch { return .failure(error) }
                 }
                 return .failure(error)
             }
-            if case .batches(_, let visit) = consumer, !batch.records.isEmpty {
-                do throws(LogError) { try visit(batch) } catch { return .failure(error) }
+            if !batch.records.isEmpty {
+                do throws(LogError) { try handOver(batch) } catch { return .failure(error) }
             }
             return .success(())
         }
         try result.get()
     }
 
-    private func scanBytes(
-        _ raw: UnsafeRawBufferPointer, segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64, throughSeq: UInt64,
-        expected: inout UInt64?, summary: inout Summary, take: (Range<Int>, UInt64, Int) throws(LogError) -> Void
-    ) throws(LogError) {
+    /// Checks the segment's header; returns where its records start, or nil when the header itself
+    /// is torn (a crash between creating the last segment and syncing its header).
+    private func startOfRecords(
+        _ raw: UnsafeRawBufferPointer, segment: LogDirectory.Segment, isLast: Bool, expected: inout UInt64?, summary: inout Summary
+    ) throws(LogError) -> Int? {
         if let want = expected, segment.firstSeq != want {
             throw .sequenceGap(path: segment.path, offset: 0, expected: want, found: segment.firstSeq)
         }
@@ -186,10 +200,10 @@ public struct LogScanner: Sendable {
         do throws(LogFileHeader.DecodeError) {
             header = try LogFileHeader.decode(raw)
         } catch .truncated where isLast {
-            // A crash between creating the segment and syncing its header: nothing in it was acknowledged.
+            // Nothing in a segment whose header never reached the disk was acknowledged.
             summary.tornTail = TornTail(path: segment.path, offset: 0, bytes: Int64(raw.count), reason: "incomplete segment header")
             summary.lastSegmentValidLength = 0
-            return
+            return nil
         } catch {
             throw .badHeader(path: segment.path, reason: error.description)
         }
@@ -197,10 +211,19 @@ public struct LogScanner: Sendable {
             throw .badHeader(path: segment.path, reason: "header says first seq \(header.firstSeq), file name says \(segment.firstSeq)")
         }
         expected = header.firstSeq
-        var offset = LogFileHeader.size
+        return LogFileHeader.size
+    }
+
+    /// Verifies the records from `offset` on, appending each one at or after `fromSeq` to `records`.
+    /// Returns true when `records` has reached `limit` (call again, from the updated `offset`, to
+    /// go on); false when the segment is done: read to its end, cut at a torn tail (recorded in
+    /// `summary`), or read through `throughSeq`.
+    private func scanRecords(
+        _ raw: UnsafeRawBufferPointer, from offset: inout Int, segment: LogDirectory.Segment, isLast: Bool, fromSeq: UInt64,
+        throughSeq: UInt64, expected: inout UInt64?, summary: inout Summary, into records: inout [RecordBatch.Record], limit: Int
+    ) throws(LogError) -> Bool {
         while offset < raw.count {
-            if summary.lastSeq >= throughSeq { return }
-            let location = Location(path: segment.path, offset: Int64(offset))
+            if summary.lastSeq >= throughSeq { return false }
             switch RecordFrame.scan(raw, at: offset) {
             case .record(let payload, let next):
                 // Here only the checksum, the head (kind, seq) and the run of seqs are checked; the rest
@@ -211,37 +234,39 @@ public struct LogScanner: Sendable {
                 guard let seq = EventView.seq(of: bytes) else {
                     var reason = "event payload has no valid head"
                     do throws(EventCodec.DecodeError) { _ = try EventView(bytes) } catch { reason = error.description }
-                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: reason)
+                    throw .corruptRecord(path: segment.path, offset: Int64(offset), reason: reason)
                 }
                 let want = expected ?? seq
                 guard seq == want else {
-                    throw .sequenceGap(path: segment.path, offset: location.offset, expected: want, found: seq)
+                    throw .sequenceGap(path: segment.path, offset: Int64(offset), expected: want, found: seq)
                 }
                 if seq >= fromSeq {
-                    try take(payload, seq, offset)
+                    records.append(RecordBatch.Record(offset: offset, payload: payload, seq: seq))
                     summary.events += 1
                 }
                 expected = seq + 1
                 summary.lastSeq = seq
                 offset = next
+                if records.count >= limit { return true }
             case .incomplete:
                 // A damaged length can also claim more bytes than the file has: corruption if valid records follow.
                 guard isLast, !Self.hasValidRecord(raw, after: offset, seqAbove: summary.lastSeq) else {
-                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: "record length runs past the end of the segment")
+                    throw .corruptRecord(path: segment.path, offset: Int64(offset), reason: "record length runs past the end of the segment")
                 }
-                summary.tornTail = TornTail(path: segment.path, offset: location.offset, bytes: Int64(raw.count - offset), reason: "incomplete record")
-                summary.lastSegmentValidLength = location.offset
-                return
+                summary.tornTail = TornTail(path: segment.path, offset: Int64(offset), bytes: Int64(raw.count - offset), reason: "incomplete record")
+                summary.lastSegmentValidLength = Int64(offset)
+                return false
             case .corrupt(let reason):
                 guard isLast, !Self.hasValidRecord(raw, after: offset, seqAbove: summary.lastSeq) else {
-                    throw .corruptRecord(path: segment.path, offset: location.offset, reason: reason.description)
+                    throw .corruptRecord(path: segment.path, offset: Int64(offset), reason: reason.description)
                 }
-                summary.tornTail = TornTail(path: segment.path, offset: location.offset, bytes: Int64(raw.count - offset), reason: reason.description)
-                summary.lastSegmentValidLength = location.offset
-                return
+                summary.tornTail = TornTail(path: segment.path, offset: Int64(offset), bytes: Int64(raw.count - offset), reason: reason.description)
+                summary.lastSegmentValidLength = Int64(offset)
+                return false
             }
         }
         summary.lastSegmentValidLength = Int64(raw.count)
+        return false
     }
 
     /// Whether a verifiable record of a later event starts anywhere after `offset`: if so, the
@@ -258,11 +283,12 @@ public struct LogScanner: Sendable {
         return false
     }
 
-    static func readFile(_ path: String) throws(LogError) -> [UInt8] {
+    /// Reads the file at `path` into the front of `buffer`; returns its length.
+    static func readFile(_ path: String, into buffer: inout [UInt8]) throws(LogError) -> Int {
         do throws(Errno) {
             let fd = try FileDescriptor.open(path, .readOnly)
             defer { fd.close() }
-            return try fd.readToEnd()
+            return try fd.readToEnd(into: &buffer)
         } catch {
             throw .io(path: path, operation: "read", error)
         }
