@@ -89,16 +89,26 @@ struct LogReplayerTests {
 
     /// The new way, into `projections` (fresh ones when nil, `count` of them).
     static func replay(
-        _ path: String, count: Int, into start: [Projection]? = nil, fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, unlessCovered: Bool = false
+        _ path: String, count: Int, into start: [Projection]? = nil, fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, unlessCovered: Bool = false,
+        batchSize: Int = 65_536
     ) throws(LogError) -> (projections: [Projection], summary: LogScanner.Summary) {
         var projections = start ?? Array(repeating: Projection(), count: count)
-        let summary = try LogReplayer(directory: LogDirectory(path: path))
-            .replay(into: &projections, fromSeq: fromSeq, throughSeq: throughSeq, unlessCovered: unlessCovered)
+        var replayer = LogReplayer(directory: LogDirectory(path: path))
+        replayer.batchSize = batchSize
+        let summary = try replayer.replay(into: &projections, fromSeq: fromSeq, throughSeq: throughSeq, unlessCovered: unlessCovered)
         return (projections, summary)
     }
 
+    /// Batch sizes that make the scanner run ahead of the projections by many batches, by a few, and not at all.
+    static let batchSizes = [1, 50, 65_536]
+
+    /// The error replay throws, the same whatever the batch size (checked).
     static func replayError(_ path: String, count: Int) -> LogError? {
-        do throws(LogError) { _ = try replay(path, count: count); return nil } catch { return error }
+        let errors = batchSizes.map { size -> LogError? in
+            do throws(LogError) { _ = try replay(path, count: count, batchSize: size); return nil } catch { return error }
+        }
+        #expect(Set(errors.map { $0.map(\.description) ?? "" }).count == 1, "errors differ by batch size: \(errors)")
+        return errors[0]
     }
 
     /// Every poll of every projection, checking each sits in the projection `PollPartition` gives it.
@@ -136,7 +146,8 @@ struct LogReplayerTests {
             #expect(reference.pollCount == 40)
             #expect(reference.tallies.contains { !$0.isOpen } && reference.tallies.contains { $0.total > 5 })
             for count in Self.counts {
-                let (projections, summary) = try Self.replay(path, count: count)
+              for batchSize in Self.batchSizes {
+                let (projections, summary) = try Self.replay(path, count: count, batchSize: batchSize)
                 #expect(projections.count == count)
                 #expect(Self.merged(projections) == reference.polls, "\(count) projections")
                 #expect(Self.tallies(projections) == reference.tallies, "\(count) projections")
@@ -144,6 +155,7 @@ struct LogReplayerTests {
                 #expect(summary.events == 3000 && summary.lastSeq == 3000 && summary.tornTail == nil)
                 // The polls really were shared out.
                 #expect(projections.filter { $0.pollCount > 0 }.count == count)
+              }
             }
         }
     }
