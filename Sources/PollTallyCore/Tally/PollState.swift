@@ -23,14 +23,7 @@ public struct PollState: Sendable, Equatable {
 
     /// The index of the option whose id is `bytes`.
     func optionIndex(bytes: UnsafeRawBufferPointer) -> Int? {
-        Self.optionIndex(in: tally.options, bytes: bytes)
-    }
-
-    /// The index in `options` of the option whose id is `bytes`. Static, so that replay can ask
-    /// of one poll in an array of them without copying its state.
-    @inline(__always)
-    static func optionIndex(in options: [String], bytes: UnsafeRawBufferPointer) -> Int? {
-        for (index, option) in options.enumerated() where option.utf8.count == bytes.count {
+        for (index, option) in tally.options.enumerated() where option.utf8.count == bytes.count {
             let same = option.utf8.withContiguousStorageIfAvailable { utf8 in utf8.elementsEqual(bytes) }
                 ?? option.utf8.elementsEqual(bytes)
             if same { return index }

@@ -49,25 +49,23 @@ extension Projection {
 
     /// Reads a logged vote or retraction far enough to apply it later without reading it again:
     /// decodes it in place, finds its poll and option, hashes its voter and starts loading that
-    /// voter's ballot slot into the cache. Changes nothing; anything but a vote or a retraction
-    /// of a poll and option the projection holds now comes back as `.readInFull`.
+    /// voter's ballot slot into the cache. Changes nothing (it is `mutating` only to reach the
+    /// poll's table in place, see `BallotTable.prefetch(hash:)`); anything but a vote or a
+    /// retraction of a poll and option the projection holds now comes back as `.readInFull`.
     @inline(__always)
-    public func prepare(record payload: UnsafeRawBufferPointer) -> PreparedRecord {
+    public mutating func prepare(record payload: UnsafeRawBufferPointer) -> PreparedRecord {
         guard let view = try? EventView(payload), view.kind == .voteCast || view.kind == .voteRetracted,
               let position = index.position(of: UnsafeRawBufferPointer(rebasing: payload[view.poll])) else { return .readInFull }
         let voterHash = BallotTable.hash(UnsafeRawBufferPointer(rebasing: payload[view.voter]))
-        return states.withUnsafeBufferPointer { states in
-            var option = -1
-            if view.kind == .voteCast {
-                guard let found = PollState.optionIndex(in: states[position].tally.options,
-                                                        bytes: UnsafeRawBufferPointer(rebasing: payload[view.option])) else {
-                    return .readInFull
-                }
-                option = found
+        var option = -1
+        if view.kind == .voteCast {
+            guard let found = states[position].optionIndex(bytes: UnsafeRawBufferPointer(rebasing: payload[view.option])) else {
+                return .readInFull
             }
-            states[position].ballots.prefetch(hash: voterHash)
-            return PreparedRecord(position: position, option: option, seq: view.seq, voterHash: voterHash, voter: view.voter)
+            option = found
         }
+        states[position].ballots.prefetch(hash: voterHash)
+        return PreparedRecord(position: position, option: option, seq: view.seq, voterHash: voterHash, voter: view.voter)
     }
 
     /// The whole reading of a record, for everything `prepare` leaves to it; the one place that
