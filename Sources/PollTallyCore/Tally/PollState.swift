@@ -21,15 +21,6 @@ public struct PollState: Sendable, Equatable {
         tally.options.firstIndex(of: option)
     }
 
-    /// The index of the option whose id is `bytes`.
-    func optionIndex(bytes: UnsafeRawBufferPointer) -> Int? {
-        for (index, option) in tally.options.enumerated() where option.utf8.count == bytes.count {
-            let same = option.utf8.withContiguousStorageIfAvailable { utf8 in utf8.elementsEqual(bytes) }
-                ?? option.utf8.elementsEqual(bytes)
-            if same { return index }
-        }
-        return nil
-    }
 
     mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
         let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), forKey: voter)

@@ -59,7 +59,7 @@ extension Projection {
         let voterHash = BallotTable.hash(UnsafeRawBufferPointer(rebasing: payload[view.voter]))
         var option = -1
         if view.kind == .voteCast {
-            guard let found = states[position].optionIndex(bytes: UnsafeRawBufferPointer(rebasing: payload[view.option])) else {
+            guard let found = optionIDs.index(of: UnsafeRawBufferPointer(rebasing: payload[view.option]), inPoll: position) else {
                 return .readInFull
             }
             option = found
@@ -92,7 +92,7 @@ extension Projection {
             var option: Int?
             if view.kind == .voteCast {
                 let optionID = UnsafeRawBufferPointer(rebasing: payload[view.option])
-                option = states[position].optionIndex(bytes: optionID)
+                option = optionIDs.index(of: optionID, inPoll: position)
                 if option == nil {
                     if unlessCovered, states[position].tally.lastSeq >= view.seq { return (view.seq, false) }
                     if !states[position].tally.isOpen { throw .rule(.pollClosed(Self.string(pollID))) }

@@ -24,6 +24,8 @@ public struct Projection: Sendable {
     /// The polls in the order they were added; `index` finds one by id.
     var states: [PollState] = []
     var index = PollIndex()
+    /// The polls' option ids by position, for applying logged votes from their bytes.
+    var optionIDs = OptionIDs()
     public var limits: Limits
 
     public init(limits: Limits = Limits()) {
@@ -59,6 +61,7 @@ public struct Projection: Sendable {
     /// Adds a poll that is not present yet.
     mutating func add(_ state: PollState) {
         index.append(state.tally.poll)
+        optionIDs.append(state.tally.options)
         states.append(state)
     }
 

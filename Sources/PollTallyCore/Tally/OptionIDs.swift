@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// Every poll's option ids as bytes in one arena, by the poll's position in the projection: what
+/// replay consults to find the option of a logged vote from the id's bytes, once per event,
+/// without reading a `String`.
+///
+/// One flat index for all polls, not one per poll: a lookup through the array of poll states
+/// copies the state (retains and releases), which costs more than the comparison.
+struct OptionIDs: Sendable {
+    /// The ids back to back, poll after poll, each poll's in option order.
+    private var arena: [UInt8] = []
+    /// Where each id ends in `arena`; an id starts where the one before it ends.
+    private var ends: [Int] = []
+    /// Poll `p`'s ids are `ends[polls[p]..<polls[p + 1]]`.
+    private var polls: [Int] = [0]
+
+    /// Adds the options of the poll at the next position.
+    mutating func append(_ options: [String]) {
+        for option in options {
+            arena.append(contentsOf: option.utf8)
+            ends.append(arena.count)
+        }
+        polls.append(ends.count)
+    }
+
+    /// The index of the option whose id is `id` in the poll at `position`.
+    @inline(__always)
+    func index(of id: UnsafeRawBufferPointer, inPoll position: Int) -> Int? {
+        let first = polls[position], last = polls[position + 1]
+        return arena.withUnsafeBytes { arena in
+            guard let base = arena.baseAddress, let key = id.baseAddress else { return nil }
+            var start = first == 0 ? 0 : ends[first - 1]
+            for option in first..<last {
+                let end = ends[option]
+                if end - start == id.count, memcmp(base + start, key, id.count) == 0 { return option - first }
+                start = end
+            }
+            return nil
+        }
+    }
+}
