@@ -2,9 +2,9 @@
 @preconcurrency import Glibc
 #endif
 
-/// Every poll's option ids as bytes in one arena, by the poll's position in the projection: what
-/// replay consults to find the option of a logged vote from the id's bytes, once per event,
-/// without reading a `String`.
+/// Every poll's option ids as bytes in one arena, by the poll's position in the projection: how a
+/// vote's option is found, from a logged vote's bytes (replay, once per event) or a command's
+/// `String` (`decide`), without comparing `String`s.
 ///
 /// One flat index for all polls, not one per poll: a lookup through the array of poll states
 /// copies the state (retains and releases), which costs more than the comparison.

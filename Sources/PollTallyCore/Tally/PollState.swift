@@ -17,11 +17,6 @@ public struct PollState: Sendable, Equatable {
     /// The ballot of `voter`, if they have a current vote.
     public func ballot(of voter: String) -> Ballot? { ballots[voter] }
 
-    func optionIndex(_ option: String) -> Int? {
-        tally.options.firstIndex(of: option)
-    }
-
-
     mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
         let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), forKey: voter)
         let effect = TallyEffect.voteMoved(from: previous.map { Int($0.option) }, to: option)

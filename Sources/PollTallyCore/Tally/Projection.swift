@@ -75,19 +75,23 @@ public struct Projection: Sendable {
             var seen = Set<String>()
             for option in options where !seen.insert(option).inserted { return .rejected(.repeatedOption(option)) }
             return .append
+        // A vote reads the poll's fields in place, by position: `state(of:)` would copy the state.
         case .voteCast(let poll, let voter, let option):
-            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
-            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
-            guard let index = state.optionIndex(option) else { return .rejected(.noSuchOption(poll: poll, option: option)) }
-            guard let ballot = state.ballot(of: voter) else {
-                return state.ballots.canAdd(idBytes: voter.utf8.count) ? .append : .rejected(.pollFull(poll))
+            guard let position = index.position(of: poll) else { return .rejected(.noSuchPoll(poll)) }
+            guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            var option = option
+            guard let index = option.withUTF8({ optionIDs.index(of: UnsafeRawBufferPointer($0), inPoll: position) }) else {
+                return .rejected(.noSuchOption(poll: poll, option: option))
+            }
+            guard let ballot = states[position].ballots[voter] else {
+                return states[position].ballots.canAdd(idBytes: voter.utf8.count) ? .append : .rejected(.pollFull(poll))
             }
             if Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
             return .append
         case .voteRetracted(let poll, let voter):
-            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
-            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
-            guard state.ballot(of: voter) != nil else { return .rejected(.noVote(poll: poll, voter: voter)) }
+            guard let position = index.position(of: poll) else { return .rejected(.noSuchPoll(poll)) }
+            guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            guard states[position].ballots[voter] != nil else { return .rejected(.noVote(poll: poll, voter: voter)) }
             return .append
         case .pollClosed(let poll):
             guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
@@ -120,7 +124,9 @@ public struct Projection: Sendable {
             add(PollState(tally: tally))
             return .created(tally)
         case .voteCast(let poll, let voter, let option):
-            guard let position = index.position(of: poll), let option = states[position].optionIndex(option) else {
+            var optionID = option
+            guard let position = index.position(of: poll),
+                  let option = optionID.withUTF8({ optionIDs.index(of: UnsafeRawBufferPointer($0), inPoll: position) }) else {
                 throw .noSuchOption(poll: poll, option: option)
             }
             return states[position].cast(voter: voter, option: option, seq: event.seq)
