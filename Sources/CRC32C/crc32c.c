@@ -86,3 +86,20 @@ uint32_t polltally_crc32c(uint32_t crc, const void *data, size_t length) {
 #endif
     return ~crc_table(crc, p, length);
 }
+
+#ifdef POLLTALLY_HAVE_SSE42_PATH
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw_record(const unsigned char *p, size_t payload_length) {
+    uint32_t length;
+    memcpy(&length, p, 4);
+    return ~crc_hw(_mm_crc32_u32(~0u, length), p + 8, payload_length);
+}
+#endif
+
+uint32_t polltally_crc32c_record(const void *frame, size_t payload_length) {
+    const unsigned char *p = (const unsigned char *)frame;
+#ifdef POLLTALLY_HAVE_SSE42_PATH
+    if (__builtin_cpu_supports("sse4.2")) return crc_hw_record(p, payload_length);
+#endif
+    return ~crc_table(crc_table(~0u, p, 4), p + 8, payload_length);
+}

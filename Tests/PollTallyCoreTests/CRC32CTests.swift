@@ -127,4 +127,22 @@ struct CRC32CTests {
         #expect(CRC32C.checksum(Array("123456789".utf8)) != CRC32C.checksum(Array("123456788".utf8)))
         #expect(CRC32C.checksum([0]) != 0)
     }
+
+    @Test("a record frame's checksum in one call equals the length bytes' then the payload's")
+    func recordFrame() {
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for payloadLength in [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 40, 63, 64, 65, 255, 1000] {
+            var frame = [UInt8](repeating: 0, count: 8 + payloadLength)
+            for index in frame.indices {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                frame[index] = UInt8(truncatingIfNeeded: seed >> 33)
+            }
+            let expected = CRC32C.checksum(Array(frame[8...]), continuing: CRC32C.checksum(Array(frame[0..<4])))
+            let actual = frame.withUnsafeBytes { CRC32C.checksum(recordFrame: $0, payloadLength: payloadLength) }
+            #expect(actual == expected, "payload of \(payloadLength) bytes")
+            // The stored checksum (bytes 4..<8) is not part of it.
+            frame[5] ^= 0xFF
+            #expect(frame.withUnsafeBytes { CRC32C.checksum(recordFrame: $0, payloadLength: payloadLength) } == expected)
+        }
+    }
 }

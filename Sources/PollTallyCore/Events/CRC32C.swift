@@ -17,6 +17,13 @@ public enum CRC32C {
         return Array(bytes).withUnsafeBytes { checksum($0, continuing: crc) }
     }
 
+    /// The checksum a log record's frame stores: of the four length bytes at the start of `frame`,
+    /// continued over the `payloadLength` bytes after the 8-byte head. `frame` must hold them.
+    @inline(__always)
+    public static func checksum(recordFrame frame: UnsafeRawBufferPointer, payloadLength: Int) -> UInt32 {
+        polltally_crc32c_record(frame.baseAddress, payloadLength)
+    }
+
     /// Whether the hardware instruction is in use.
     public static var isHardwareAccelerated: Bool { polltally_crc32c_hardware() != 0 }
 }

@@ -63,8 +63,7 @@ public enum RecordFrame {
         let start = offset + headerSize
         let end = start + Int(length)
         guard end <= bytes.count else { return .incomplete }
-        let crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 4]))
-        let full = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), continuing: crc)
+        let full = CRC32C.checksum(recordFrame: UnsafeRawBufferPointer(rebasing: bytes[offset..<end]), payloadLength: Int(length))
         guard full == stored else { return .corrupt(.badChecksum) }
         return .record(payload: start..<end, next: end)
     }
