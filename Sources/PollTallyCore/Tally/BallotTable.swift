@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
 import CPUHints
 
 /// Voter id → current ballot, for one poll: the index the state machine consults on every vote,
@@ -291,7 +288,7 @@ public struct BallotTable: Sendable {
                     let slot = slots[index]
                     if slot.keyLength == 0 { return (index, false) }
                     if slot.tag == tag, slot.keyLength == length, let base = arena.baseAddress, let key = bytes.baseAddress,
-                       memcmp(base + Int(slot.keyOffset), key, bytes.count) == 0 {
+                       IDBytes.equal(base + Int(slot.keyOffset), key, count: bytes.count) {
                         return (index, true)
                     }
                     index = (index + 1) & mask

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
-
 /// Every poll's option ids as bytes in one arena, by the poll's position in the projection: how a
 /// vote's option is found, from a logged vote's bytes (replay, once per event) or a command's
 /// `String` (`decide`), without comparing `String`s.
@@ -34,7 +30,7 @@ struct OptionIDs: Sendable {
             var start = first == 0 ? 0 : ends[first - 1]
             for option in first..<last {
                 let end = ends[option]
-                if end - start == id.count, memcmp(base + start, key, id.count) == 0 { return option - first }
+                if end - start == id.count, IDBytes.equal(base + start, key, count: id.count) { return option - first }
                 start = end
             }
             return nil

@@ -51,8 +51,8 @@ struct PollIndex: Sendable {
         let start = starts[position]
         guard starts[position + 1] - start == bytes.count else { return false }
         return keys.withUnsafeBytes { arena in
-            for offset in 0..<bytes.count where arena[start + offset] != bytes[offset] { return false }
-            return true
+            guard let base = arena.baseAddress, let key = bytes.baseAddress else { return bytes.isEmpty }
+            return IDBytes.equal(base + start, key, count: bytes.count)
         }
     }
 
