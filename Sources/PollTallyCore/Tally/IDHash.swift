@@ -33,14 +33,16 @@ enum IDHash {
             state = fold(word ^ s0, state ^ s1)
             offset += 8
         }
-        if offset < count {
-            var word: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < count {
-                word |= UInt64(bytes[offset]) << shift
-                shift += 8
-                offset += 1
-            }
+        // The last 1–7 bytes as one word, read without a loop: 4–7 bytes as two 4-byte reads
+        // from each end (overlapping when fewer than 8), 1–3 as the first, middle and last byte.
+        // Either way every byte is in the word, and the length is in the state already.
+        let tail = count - offset
+        if tail >= 4 {
+            let low = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            let high = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)))
+            state = fold((low | high << 32) ^ s0, state ^ s1)
+        } else if tail > 0 {
+            let word = UInt64(bytes[offset]) | UInt64(bytes[offset + tail / 2]) << 8 | UInt64(bytes[count - 1]) << 16
             state = fold(word ^ s0, state ^ s1)
         }
         return fold(state ^ s1, state ^ s2 ^ 0xE703_7ED1_A0B4_28DB)
