@@ -188,7 +188,6 @@ public struct BallotTable: Sendable {
         }
     }
 
-
     /// `prefetch(bytes:)` for a caller that already hashed the id (`Self.hash(_:)`). Mutating,
     /// though it changes nothing, so that it reaches the slots in place: a read of a table inside
     /// an array of polls retains the slots' storage, and replay's time went up 13% waiting on
