@@ -97,6 +97,21 @@ struct BallotTableTests {
         let twice = [entries[0], entries[1], entries[0]]
         #expect(bytes.withUnsafeBytes { raw in twice.withUnsafeBufferPointer { fresh.load($0, keys: raw) } } == 2)
         #expect(fresh.count == 2)
+        // What was added before the repeat is whole: both found, and the table takes more.
+        let voter0 = "voter0", voter1 = "voter\(7919 % 100_003)"
+        #expect(fresh[voter0] == entries[0].ballot && fresh[voter1] == entries[1].ballot)
+        fresh.updateValue(Ballot(option: 2, seq: 99), forKey: "late")
+        #expect(fresh.count == 3 && fresh["late"] == Ballot(option: 2, seq: 99) && fresh[voter0] == entries[0].ballot)
+        // A load into a table that has ballots keeps them, and a copy taken before is not touched.
+        var grown: BallotTable = ["early": Ballot(option: 1, seq: 1)]
+        let before = grown
+        #expect(bytes.withUnsafeBytes { raw in entries.withUnsafeBufferPointer { grown.load($0, keys: raw) } } == nil)
+        #expect(grown.count == count + 1 && grown["early"] == Ballot(option: 1, seq: 1))
+        #expect(before.count == 1 && before["early"] == Ballot(option: 1, seq: 1))
+        for entry in entries {
+            let voter = String(decoding: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)], as: UTF8.self)
+            #expect(grown[voter] == entry.ballot)
+        }
     }
 
     @Test("a copy is a value: changing one leaves the other")

@@ -115,42 +115,61 @@ public struct BallotTable: Sendable {
         guard !entries.isEmpty else { return nil }
         // One allocation of the final size, not a doubling per power of two on the way there.
         if (count + entries.count) * 4 > slots.count * 3 { grow(to: Self.capacity(for: count + entries.count)) }
-        keys.reserveCapacity(keys.count + entries.reduce(0) { $0 + Int($1.keyLength) })
-        // Entry i is hashed and its home slot prefetched at step i, and inserted at step i + lookahead.
+        let newKeyBytes = entries.reduce(0) { $0 + Int($1.keyLength) }
+        if keys.count + newKeyBytes > keyCapacity { compactKeys() }
+        precondition(keys.count + newKeyBytes <= keyCapacity, "a poll's voter ids passed 4 GiB")
+        // The new arena is built in place, ids copied straight to their offsets: an `append` per
+        // id cost more than the insert itself. Entry i is hashed and its home slot prefetched at
+        // step i, and inserted at step i + lookahead.
         let lookahead = 16, ring = 32
-        var hashes = [UInt64](repeating: 0, count: ring)
         let mask = slots.count - 1
-        for step in 0..<(entries.count + lookahead) {
-            if step < entries.count {
-                let entry = entries[step]
-                let hash = IDHash.hash(UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)]))
-                hashes[step % ring] = hash
-                slots.withUnsafeBufferPointer { slots in
-                    if let base = slots.baseAddress { polltally_prefetch(base + (Int(truncatingIfNeeded: hash) & mask)) }
+        let oldKeys = keys
+        var duplicate: Int?
+        var added = 0
+        keys = [UInt8](unsafeUninitializedCapacity: oldKeys.count + newKeyBytes) { arena, initialized in
+            oldKeys.withUnsafeBytes { old in
+                if let base = old.baseAddress, let to = arena.baseAddress { UnsafeMutableRawPointer(to).copyMemory(from: base, byteCount: old.count) }
+            }
+            var end = oldKeys.count
+            defer { initialized = end }
+            guard let arenaBase = arena.baseAddress, let source = bytes.baseAddress else { return }
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: ring) { hashes in
+                slots.withUnsafeMutableBufferPointer { slots in
+                    guard let slotBase = slots.baseAddress else { return }
+                    for step in 0..<(entries.count + lookahead) {
+                        if step < entries.count {
+                            let entry = entries[step]
+                            let hash = IDHash.hash(UnsafeRawBufferPointer(start: source + entry.keyStart, count: Int(entry.keyLength)))
+                            hashes[step & (ring - 1)] = hash
+                            polltally_prefetch(slotBase + (Int(truncatingIfNeeded: hash) & mask))
+                        }
+                        let index = step - lookahead
+                        guard index >= 0 else { continue }
+                        let entry = entries[index]
+                        let key = source + entry.keyStart
+                        let length = Int(entry.keyLength)
+                        let hash = hashes[index & (ring - 1)]
+                        let tag = Self.tag(hash)
+                        var slot = Int(truncatingIfNeeded: hash) & mask
+                        while slots[slot].keyLength != 0 {
+                            if slots[slot].tag == tag, slots[slot].keyLength == entry.keyLength,
+                               IDBytes.equal(arenaBase + Int(slots[slot].keyOffset), key, count: length) {
+                                duplicate = index
+                                return
+                            }
+                            slot = (slot + 1) & mask
+                        }
+                        UnsafeMutableRawPointer(arenaBase + end).copyMemory(from: key, byteCount: length)
+                        slots[slot] = Slot(keyOffset: UInt32(end), keyLength: entry.keyLength, tag: tag,
+                                           option: entry.ballot.option, seq: entry.ballot.seq)
+                        end += length
+                        added += 1
+                    }
                 }
             }
-            let index = step - lookahead
-            guard index >= 0 else { continue }
-            let entry = entries[index]
-            let key = UnsafeRawBufferPointer(rebasing: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)])
-            let hash = hashes[index % ring]
-            let home = Int(truncatingIfNeeded: hash) & mask
-            let slot: Int
-            if slots[home].keyLength == 0 {
-                slot = home
-            } else {
-                let (found, exists) = find(key, hash: hash)
-                if exists { return index }
-                slot = found
-            }
-            if keys.count + key.count > keyCapacity { compactKeys() }
-            precondition(keys.count + key.count <= keyCapacity, "a poll's voter ids passed 4 GiB")
-            slots[slot] = Slot(keyOffset: UInt32(keys.count), keyLength: entry.keyLength, tag: Self.tag(hash),
-                               option: entry.ballot.option, seq: entry.ballot.seq)
-            keys.append(contentsOf: key)
-            count += 1
         }
-        return nil
+        count += added
+        return duplicate
     }
 
     /// Removes `voter`'s ballot; returns it.
