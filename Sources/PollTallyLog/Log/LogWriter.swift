@@ -1,4 +1,3 @@
-import CPUHints
 import Dispatch
 import Foundation
 public import PollTallyCore
@@ -277,31 +276,8 @@ public final class LogWriter: Sendable {
         if case .interval(let ms) = policy, unsynced {
             _ = wake.wait(timeout: lastSync + .milliseconds(ms))
         } else {
-            if policy == .always, spinForWork() { return }
             wake.wait()
         }
-    }
-
-    /// How long the writer watches for new work under `always` before it sleeps.
-    static let idleSpinNanoseconds: UInt64 = 100_000
-
-    /// Under `always`, after a sync that left nothing pending: watches the buffer for
-    /// `idleSpinNanoseconds` before sleeping, and says whether work (or `close`) came. An append
-    /// that lands meanwhile is taken without waking this thread, which on this VM costs 20–40 µs
-    /// of the next vote's wait: one connection's p50 went from 229 to 191–199 µs, throughput at
-    /// 16 × 16 unchanged. It costs at most that much CPU per sync, on a thread that would sleep.
-    private func spinForWork() -> Bool {
-        let deadline = DispatchTime.now().uptimeNanoseconds + Self.idleSpinNanoseconds
-        repeat {
-            for _ in 0..<32 { polltally_cpu_relax() }
-            let found = state.withLock { state in
-                guard !state.buffer.isEmpty || state.closing else { return false }
-                state.writerWaiting = false
-                return true
-            }
-            if found { return true }
-        } while DispatchTime.now().uptimeNanoseconds < deadline
-        return false
     }
 
     private func write(_ batch: [UInt8], firstSeq: UInt64) throws(LogFailure) {
