@@ -154,7 +154,7 @@ struct BallotTableTests {
             let roll = Int.random(in: 0..<20, using: &rng)
             bytes.withUnsafeBytes { raw in
                 // Hints for this voter and another, before anything: they must not disturb a thing.
-                table.prefetch(bytes: raw)
+                table.prefetch(hash: BallotTable.hash(raw))
                 if roll < 5 {
                     let removed = table.removeValue(bytes: raw)
                     #expect(removed == model.removeValue(forKey: voter), "step \(step)")
@@ -215,7 +215,7 @@ struct BallotTableTests {
         var table = BallotTable()
         for voter in ["a", "nobody", String(repeating: "z", count: 64)] {
             var bytes = Array(voter.utf8)
-            bytes.withUnsafeBytes { table.prefetch(bytes: $0) }
+            bytes.withUnsafeBytes { table.prefetch(hash: BallotTable.hash($0)) }
             bytes = []
         }
         #expect(table.isEmpty && table.entries.isEmpty)
@@ -227,7 +227,7 @@ struct BallotTableTests {
             let copy = table
             for probe in ["voter\(index)", "voter\(index / 2)", "absent\(index)", "voter\(index + 1)"] {
                 var bytes = Array(probe.utf8)
-                bytes.withUnsafeBytes { table.prefetch(bytes: $0) }
+                bytes.withUnsafeBytes { table.prefetch(hash: BallotTable.hash($0)) }
                 bytes = []
             }
             #expect(table == copy)

@@ -37,22 +37,14 @@ struct EventLoopTests {
 
             handler.startDraining()
             #expect(eventually { handler.received == Array("hello".utf8) })
-            try settle(loop)
-            let drained = handler.count
-            usleep(200_000)
-            try settle(loop)
-            #expect(handler.count == drained, "everything read: no more calls")
+            let drained = try quietCount(loop, handler, "everything read: no more calls")
             #expect(handler.emptyDrains == 0, "never called with nothing to read")
 
             // New data: called again, once more until read.
             #expect(send(pair.b, " again") == 6)
             #expect(eventually { handler.received == Array("hello again".utf8) })
-            try settle(loop)
-            let again = handler.count
+            let again = try quietCount(loop, handler, "read again: no more calls")
             #expect(again > drained)
-            usleep(200_000)
-            try settle(loop)
-            #expect(handler.count == again)
             #expect(handler.emptyDrains == 0)
             #expect(handler.union == .readable)
         }
@@ -70,11 +62,7 @@ struct EventLoopTests {
             #expect(eventually { handler.count >= 2 })
 
             loop.update(fd: pair.a, token: token, interest: [])
-            try settle(loop)
-            let paused = handler.count
-            usleep(200_000)
-            try settle(loop)
-            #expect(handler.count == paused, "no interest: no calls, though data waits")
+            let paused = try quietCount(loop, handler, "no interest: no calls, though data waits")
             #expect(bytesWaiting(pair.a) == 7, "the data is still unread")
 
             loop.update(fd: pair.a, token: token, interest: .readable)
@@ -102,11 +90,7 @@ struct EventLoopTests {
             // Full: no more writable calls.
             let written = fill(pair.a)
             #expect(written > 0)
-            try settle(loop)
-            let full = handler.count
-            usleep(200_000)
-            try settle(loop)
-            #expect(handler.count == full, "no buffer space: no writable calls")
+            let full = try quietCount(loop, handler, "no buffer space: no writable calls")
 
             // The peer reads it all: writable again.
             #expect(drain(pair.b) == written)
@@ -130,13 +114,9 @@ struct EventLoopTests {
 
             loop.remove(fd: pair.a, token: token)
             let atRemoval = handler.count
-            try settle(loop)
-            let settled = handler.count
+            let settled = try quietCount(loop, handler, "removed: never called again")
             // A round already under way may call it once more; no later one may.
             #expect(settled - atRemoval <= 1)
-            usleep(200_000)
-            try settle(loop)
-            #expect(handler.count == settled, "removed: never called again")
             #expect(bytesWaiting(pair.a) == 6, "the data is still pending")
         }
     }
@@ -535,6 +515,17 @@ private func settle(_ loop: EventLoop) throws {
     let token = try loop.register(fd: pair.a, interest: .writable, handler: marker)
     defer { loop.remove(fd: pair.a, token: token) }
     #expect(eventually { marker.count >= 2 }, "the loop finished no round")
+}
+
+/// The handler's call count once `loop` has settled, checked to stay the same over a pause and
+/// another settled round: "no more calls", which a count still moving fails with `comment`.
+private func quietCount(_ loop: EventLoop, _ handler: RecordingHandler, _ comment: Comment) throws -> Int {
+    try settle(loop)
+    let count = handler.count
+    usleep(200_000)
+    try settle(loop)
+    #expect(handler.count == count, comment)
+    return count
 }
 
 /// Sends `text` on `fd`; the byte count, or -1.

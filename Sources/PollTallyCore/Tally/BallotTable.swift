@@ -196,21 +196,11 @@ public struct BallotTable: Sendable {
         return Ballot(option: removed.option, seq: removed.seq)
     }
 
-    /// Starts loading the home slot of the voter whose id is `bytes` into the cache, so that a
-    /// lookup of them a little later does not wait for memory. Changes nothing.
-    @inline(__always)
-    public func prefetch(bytes: UnsafeRawBufferPointer) {
-        guard !slots.isEmpty else { return }
-        let index = Int(truncatingIfNeeded: IDHash.hash(bytes)) & (slots.count - 1)
-        slots.withUnsafeBufferPointer { slots in
-            if let base = slots.baseAddress { polltally_prefetch(base + index) }
-        }
-    }
-
-    /// `prefetch(bytes:)` for a caller that already hashed the id (`Self.hash(_:)`). Mutating,
-    /// though it changes nothing, so that it reaches the slots in place: a read of a table inside
-    /// an array of polls retains the slots' storage, and replay's time went up 13% waiting on
-    /// those atomic increments behind the prefetches.
+    /// Starts loading the home slot of the voter whose id hashes to `hash` (`Self.hash(_:)`) into
+    /// the cache, so that a lookup of them a little later does not wait for memory. Changes
+    /// nothing, yet is mutating so that it reaches the slots in place: a read of a table inside an
+    /// array of polls retains the slots' storage, and replay's time went up 13% waiting on those
+    /// atomic increments behind the prefetches.
     @inline(__always)
     mutating func prefetch(hash: UInt64) {
         guard !slots.isEmpty else { return }
