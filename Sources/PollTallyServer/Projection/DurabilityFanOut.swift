@@ -17,8 +17,12 @@ final class DurabilityFanOut: DurabilityObserver {
         self.tails = tails
     }
 
+    /// Every shard's released replies are handed over after all shards have caught up, one
+    /// `deliver` per connection: a connection's pipelined votes usually span every shard.
     func logIsDurable(upTo seq: UInt64) {
-        for shard in router.shards { shard.perform { $0.logChanged() } }
+        var deliveries = ReplyDeliveries()
+        for shard in router.shards { shard.perform { $0.catchUp(into: &deliveries) } }
+        deliveries.deliver()
         tails.logMoved()
     }
 

@@ -184,25 +184,34 @@ actor PollShard {
 
     /// Catches up with the log: moves the board and releases gated replies up to the durable seq.
     func logChanged() {
+        var deliveries = ReplyDeliveries()
+        catchUp(into: &deliveries)
+        deliveries.deliver()
+    }
+
+    /// `logChanged`, but the released replies join `deliveries` for the caller to hand over: the
+    /// log writer collects every shard's before it delivers any (`DurabilityFanOut`).
+    func catchUp(into deliveries: inout ReplyDeliveries) {
         let counters = log.counters
-        release(upTo: counters.durableSeq)
+        release(upTo: counters.durableSeq, into: &deliveries)
         if let failure = counters.failure, self.failure == nil {
             self.failure = failure
             pendingEffects.removeAll()
             let failed = gated
             gated.removeAll()
             // Writes that were never durable fail; reads are answered from the durable board.
-            deliver(failed.map { reply in
+            for reply in failed {
                 if let (poll, request) = reply.readPoll {
                     let text = board.tally(poll).map { Self.render(request, $0) } ?? TallyRule.noSuchPoll(poll).protocolError.line
-                    return (reply.sink, reply.slot, text)
+                    deliveries.add(reply.sink, slot: reply.slot, text: text)
+                } else {
+                    deliveries.add(reply.sink, slot: reply.slot, text: Self.unavailable(failure))
                 }
-                return (reply.sink, reply.slot, Self.unavailable(failure))
-            })
+            }
         }
     }
 
-    private func release(upTo seq: UInt64) {
+    private func release(upTo seq: UInt64, into deliveries: inout ReplyDeliveries) {
         guard seq > durableSeq else { return }
         durableSeq = seq
         let effectCount = pendingEffects.prefix { $0.seq <= seq }.count
@@ -211,23 +220,11 @@ actor PollShard {
             pendingEffects.removeFirst(effectCount)
             published(changed)
         }
-        var ready: [(any ReplySink, Int, String)] = []
         var kept: [GatedReply] = []
         for reply in gated {
-            if reply.gate <= seq { ready.append((reply.sink, reply.slot, reply.text)) } else { kept.append(reply) }
+            if reply.gate <= seq { deliveries.add(reply.sink, slot: reply.slot, text: reply.text) } else { kept.append(reply) }
         }
         gated = kept
-        deliver(ready)
-    }
-
-    /// Hands replies to their sinks, one call per sink.
-    private func deliver(_ replies: [(any ReplySink, Int, String)]) {
-        guard !replies.isEmpty else { return }
-        var bySink: [ObjectIdentifier: (any ReplySink, [(slot: Int, text: String)])] = [:]
-        for (sink, slot, text) in replies {
-            bySink[ObjectIdentifier(sink), default: (sink, [])].1.append((slot, text))
-        }
-        for (sink, batch) in bySink.values { sink.deliver(batch) }
     }
 
     private static func unavailable(_ failure: LogFailure?) -> String {
