@@ -221,10 +221,15 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     /// on the shard's queue only when none is pending).
     private func submitBatches() {
         guard !scratchBatches.isEmpty else { return }
+        var firstSlot = Int.max, lastSlot = Int.min, posts = 0
         for (index, requests) in scratchBatches.enumerated() where !requests.isEmpty {
             let batch = PollShard.Batch(sink: self, requests: requests)
             context.router.shards[index].post(batch)
+            posts += 1
+            firstSlot = min(firstSlot, requests[0].slot)
+            lastSlot = max(lastSlot, requests[requests.count - 1].slot)
         }
+        if posts > 1 { slots.markSplitRead(firstSlot..<(lastSlot + 1)) }
         scratchBatches.removeAll(keepingCapacity: true)
     }
 
@@ -238,6 +243,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         queue.sync { [self] in
             guard !closed else { return }
             for reply in replies { slots.fill(reply.slot, with: reply.text) }
+            // One write for a read's replies, not one per shard that answered part of it.
+            if slots.headWaitsForItsRead { return }
             flush()
         }
     }

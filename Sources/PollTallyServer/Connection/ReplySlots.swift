@@ -19,6 +19,10 @@ struct ReplySlots {
     private var head = 0
     /// The number of the slot at `head`.
     private var base = 0
+    /// The slot numbers of reads whose requests went to more than one shard, oldest first, from
+    /// `splitHead` on (an index rather than `removeFirst`, which would move the rest each time).
+    private var splitReads: [Range<Int>] = []
+    private var splitHead = 0
 
     /// Requests whose reply has not left yet.
     var count: Int { slots.count - head }
@@ -44,6 +48,25 @@ struct ReplySlots {
         return true
     }
 
+    /// Marks the slots numbered `numbers` as one read whose replies come from several shards.
+    mutating func markSplitRead(_ numbers: Range<Int>) {
+        splitReads.append(numbers)
+    }
+
+    /// Whether the due replies at the head should wait for the rest of their read: the head
+    /// belongs to a read split over several shards, and a later reply of that read is pending.
+    /// It is in a shard's hands, so it comes (under `--fsync always` at the latest with the sync
+    /// after its own), and then the whole read leaves in one write rather than one per shard.
+    /// Only the head's own read counts: replies never wait for requests read after them.
+    var headWaitsForItsRead: Bool {
+        guard splitHead < splitReads.count, splitReads[splitHead].contains(base), headIsDue else { return false }
+        let read = splitReads[splitHead]
+        for number in (base + 1)..<read.upperBound {
+            if case .pending = slots[number - base + head] { return true }
+        }
+        return false
+    }
+
     /// Removes and returns the head slot if it is not pending.
     mutating func popHead() -> Slot? {
         guard head < slots.count else { return nil }
@@ -52,6 +75,14 @@ struct ReplySlots {
         slots[head] = .pending
         head += 1
         base += 1
+        while splitHead < splitReads.count, splitReads[splitHead].upperBound <= base { splitHead += 1 }
+        if splitHead == splitReads.count {
+            splitReads.removeAll(keepingCapacity: true)
+            splitHead = 0
+        } else if splitHead >= 64 && splitHead * 2 >= splitReads.count {
+            splitReads.removeFirst(splitHead)
+            splitHead = 0
+        }
         if head == slots.count {
             slots.removeAll(keepingCapacity: slots.capacity <= 4096)
             head = 0
