@@ -235,10 +235,11 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
 
     // MARK: - Replies and pushed lines
 
-    /// Fills the slots of `replies` and writes what is due. Synchronous: a shard (often running
-    /// on the log writer's thread) does the connection's write itself when the connection is idle
-    /// instead of waking a thread for it. Called only from shard queues; a connection never waits
-    /// on a shard (it `post`s batches to their inboxes), so the wait cannot close a cycle.
+    /// Fills the slots of `replies` and writes what is due. Synchronous: a shard, or the log
+    /// writer after a sync, does the connection's write itself when the connection is idle
+    /// instead of waking a thread for it. Called only from shard queues and the writer's thread;
+    /// a connection never waits on either (it `post`s batches to shard inboxes), so the wait
+    /// cannot close a cycle.
     func deliver(_ replies: [(slot: Int, text: String)]) {
         queue.sync { [self] in
             guard !closed else { return }
