@@ -1,6 +1,7 @@
 /// A small flag parser: `--name value` or `--name=value`, and `--help`. Anything else is a usage
 /// error, reported in one line followed by the usage, exit status 2.
 struct Arguments {
+    /// A command line the command cannot use; `message` is the one line printed above the usage.
     struct UsageError: Error {
         var message: String
     }

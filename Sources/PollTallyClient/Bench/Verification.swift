@@ -1,5 +1,7 @@
 /// The outcome of comparing the server's final tallies with the expected ones.
 public struct Verification: Sendable {
+    /// What the report's `verified=` field says: every tally matched, one did not, or the target
+    /// keeps no voters (bare `HINCRBY`, `PING`), so there is nothing to compare.
     public enum Status: String, Sendable {
         case yes
         case no

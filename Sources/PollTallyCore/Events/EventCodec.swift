@@ -31,6 +31,7 @@ public enum EventCodec {
         }
     }
 
+    /// The byte that opens every payload and says which event follows (`EventView.Kind` has the same values).
     enum Kind: UInt8 {
         case pollCreated = 1, voteCast = 2, voteRetracted = 3, pollClosed = 4
     }
