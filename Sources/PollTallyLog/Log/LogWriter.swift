@@ -12,7 +12,9 @@ import Synchronization
 /// shared buffer under a `Mutex` (a lock, not an actor: appends are ~200 ns and must return the
 /// seq synchronously to the projection actor that validated the command). The writer thread takes
 /// the whole buffer, writes it with one `write` and, under `--fsync always`, one `fdatasync`, then
-/// tells the `DurabilityObserver`. While it syncs, the next batch accumulates.
+/// tells the `DurabilityObserver`. While it syncs, the next batch accumulates. When it is idle
+/// it also takes small jobs (`runOnIdleWriter`: a shard's drain for a lone client) and runs them
+/// before its next write, so one thread wake-up both decides and syncs a vote.
 ///
 /// Under `interval` and `never`, where a write to the OS is all an acknowledgement waits for, the
 /// server lets the appending threads write instead (`start(observer:appendersWrite:)`): an appender
