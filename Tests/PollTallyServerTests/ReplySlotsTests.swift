@@ -5,6 +5,7 @@ import Testing
 /// shards wait for each other, but never for a later read.
 @Suite("Reply slots")
 struct ReplySlotsTests {
+    /// Pops every reply that is due, as a flush would, and returns their texts.
     static func popAll(_ slots: inout ReplySlots) -> [String] {
         var texts: [String] = []
         while let slot = slots.popHead() {
