@@ -86,16 +86,36 @@ actor PollShard {
         }
         guard schedule else { return }
         // A lone client's batch: decided on the idle log writer's thread, which then syncs it,
-        // rather than on a shard thread woken for it (one thread wake-up less per vote).
-        if log.runOnIdleWriter({ self.perform { $0.drainInbox() } }) { return }
+        // rather than on a shard thread woken for it (one thread wake-up less per vote). Only a
+        // small one, and the writer takes at most `writerDrainBudget` requests: every other
+        // shard's appends wait for the writer meanwhile, so a client pipelining thousands of
+        // requests is answered on the shard's own thread as before.
+        if batch.requests.count <= Self.writerDrainBudget,
+           log.runOnIdleWriter({ self.perform { $0.drainInbox(budget: Self.writerDrainBudget) } }) { return }
         enqueue { $0.drainInbox() }
     }
 
-    /// Takes every batch waiting in the inbox and answers them. If more arrived meanwhile, queues
+    /// The most requests the log writer's thread decides in one go for a shard (`post`).
+    static let writerDrainBudget = 64
+
+    /// Takes the batches waiting in the inbox (all of them, or whole batches up to `budget`
+    /// requests, at least one) and answers them. If more are left or arrived meanwhile, queues
     /// itself again rather than loop, so the log writer's catch-up (`perform`) gets its turn.
-    private func drainInbox() {
+    private func drainInbox(budget: Int = .max) {
         var batches: [Batch] = []
-        inbox.withLock { swap(&batches, &$0.batches) }
+        inbox.withLock { inbox in
+            var taken = 0, requests = 0
+            while taken < inbox.batches.count, taken == 0 || requests + inbox.batches[taken].requests.count <= budget {
+                requests += inbox.batches[taken].requests.count
+                taken += 1
+            }
+            if taken == inbox.batches.count {
+                swap(&batches, &inbox.batches)
+            } else {
+                batches = Array(inbox.batches.prefix(taken))
+                inbox.batches.removeFirst(taken)
+            }
+        }
         for batch in batches { answer(batch) }
         finishBatches()
         let again = inbox.withLock { inbox in
