@@ -21,6 +21,12 @@ struct OptionIDs: Sendable {
         polls.append(ends.count)
     }
 
+    /// The index of the option `id` in the poll at `position` (a command's option, `decide`).
+    func index(of id: String, inPoll position: Int) -> Int? {
+        var id = id
+        return id.withUTF8 { index(of: UnsafeRawBufferPointer($0), inPoll: position) }
+    }
+
     /// The index of the option whose id is `id` in the poll at `position`.
     @inline(__always)
     func index(of id: UnsafeRawBufferPointer, inPoll position: Int) -> Int? {

@@ -94,6 +94,8 @@ extension Projection {
                 let optionID = UnsafeRawBufferPointer(rebasing: payload[view.option])
                 option = optionIDs.index(of: optionID, inPoll: position)
                 if option == nil {
+                    // `PollState.apply`'s order of checks, which an unknown option never reaches:
+                    // a covered event is skipped, and a closed poll is named before the option.
                     if unlessCovered, states[position].tally.lastSeq >= view.seq { return (view.seq, false) }
                     if !states[position].tally.isOpen { throw .rule(.pollClosed(Self.string(pollID))) }
                     throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID)))

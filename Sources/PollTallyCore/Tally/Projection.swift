@@ -79,8 +79,7 @@ public struct Projection: Sendable {
         case .voteCast(let poll, let voter, let option):
             guard let position = index.position(of: poll) else { return .rejected(.noSuchPoll(poll)) }
             guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
-            var option = option
-            guard let index = option.withUTF8({ optionIDs.index(of: UnsafeRawBufferPointer($0), inPoll: position) }) else {
+            guard let index = optionIDs.index(of: option, inPoll: position) else {
                 return .rejected(.noSuchOption(poll: poll, option: option))
             }
             guard let ballot = states[position].ballots[voter] else {
@@ -124,9 +123,7 @@ public struct Projection: Sendable {
             add(PollState(tally: tally))
             return .created(tally)
         case .voteCast(let poll, let voter, let option):
-            var optionID = option
-            guard let position = index.position(of: poll),
-                  let option = optionID.withUTF8({ optionIDs.index(of: UnsafeRawBufferPointer($0), inPoll: position) }) else {
+            guard let position = index.position(of: poll), let option = optionIDs.index(of: option, inPoll: position) else {
                 throw .noSuchOption(poll: poll, option: option)
             }
             return states[position].cast(voter: voter, option: option, seq: event.seq)
