@@ -293,6 +293,7 @@ public enum SnapshotCodec {
         var entries: [BallotTable.LoadEntry] = []
         entries.reserveCapacity(ballotCount)
         var counts = [Int](repeating: 0, count: optionCount)
+        var keyBytes = 0
         for _ in 0..<ballotCount {
             let ballotOffset = reader.offset
             let voter = try reader.idBytes()
@@ -306,8 +307,14 @@ public enum SnapshotCodec {
             }
             entries.append(BallotTable.LoadEntry(keyStart: ballotOffset + 1, keyLength: UInt8(voter.count), ballot: PollState.Ballot(option: option, seq: seq)))
             counts[Int(option)] += 1
+            keyBytes += voter.count
         }
         var ballots = BallotTable(minimumCapacity: ballotCount)
+        // The server never lets a poll's voter ids pass what a table holds (`TallyRule.pollFull`);
+        // a file that claims more is refused here rather than trip the table's own limit.
+        guard ballots.canAdd(idBytes: keyBytes) else {
+            throw .invalid(offset: ballotCountOffset, reason: "poll \(poll): its voters' ids take \(keyBytes) bytes, more than a poll may hold")
+        }
         let duplicate = entries.withUnsafeBufferPointer { ballots.load($0, keys: reader.bytes) }
         if let duplicate {
             let entry = entries[duplicate]
