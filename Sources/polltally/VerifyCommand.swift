@@ -42,7 +42,8 @@ enum VerifyCommand: Command {
                 Output.err("polltally verify: \(torn); the next 'serve' cuts it")
                 healthy = false
             } else {
-                Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes, \(projections.reduce(0) { $0 + $1.pollCount }) polls")
+                let reserved = summary.reservedBytes > 0 ? " (and \(summary.reservedBytes) zero bytes written ahead)" : ""
+                Output.out("ok: \(summary.events) events (seq 1..\(summary.lastSeq)) in \(segments) segment(s), \(summary.bytesRead) bytes\(reserved), \(projections.reduce(0) { $0 + $1.pollCount }) polls")
             }
         } catch {
             Output.err("polltally verify: \(error)")

@@ -121,13 +121,16 @@ struct EventLogRecoveryTests {
         (false, 1), (false, 7), (false, 8), (false, 9), (false, 100), (false, 5000),
         (true, 1), (true, 7), (true, 8), (true, 9), (true, 100), (true, 5000),
     ])
-    func junkAfterLastRecord(_ random: Bool, _ count: Int) throws {
+    func junkAfterLastRecord(_ zerosFirst: Bool, _ count: Int) throws {
         try withTempFolder { path in
             try writeLog(path, batches: [Self.bodies])
             let segmentPath = path + "/" + LogDirectory.segmentName(firstSeq: 1)
             let valid = try readFileBytes(segmentPath)
             var rng = SplitMix64(seed: UInt64(count))
-            let junk = random ? (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) } : [UInt8](repeating: 0, count: count)
+            // Random bytes, or zeros with one nonzero byte at the end: zeros alone are room (below).
+            var junk = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            if zerosFirst { junk = [UInt8](repeating: 0, count: count - 1) + [0x5A] }
+            junk[count - 1] |= 1
             try writeFileBytes(segmentPath, valid + junk)
 
             let session = try openSession(path)
@@ -142,6 +145,32 @@ struct EventLogRecoveryTests {
             let (events, recovery) = try reopenEvents(path)
             #expect(recovery.cutTail == nil)
             #expect(events.map(\.body) == Self.bodies + [sampleBody(50)])
+        }
+    }
+
+    @Test("zeros after the last record are room to write into: not cut, not counted, written over", arguments: [1, 7, 8, 9, 100, 5000, 1 << 20])
+    func zerosAfterLastRecord(_ count: Int) throws {
+        try withTempFolder { path in
+            try writeLog(path, batches: [Self.bodies])
+            let segmentPath = path + "/" + LogDirectory.segmentName(firstSeq: 1)
+            let valid = try readFileBytes(segmentPath)
+            try writeFileBytes(segmentPath, valid + [UInt8](repeating: 0, count: count))
+            #expect(try scanAll(path).summary.reservedBytes == Int64(count))
+            #expect(try scanAll(path).summary.bytesRead == Int64(valid.count))
+
+            let session = try openSession(path)
+            #expect(session.events.map(\.body) == Self.bodies)
+            #expect(session.recovery.cutTail == nil)
+            #expect(try fileSize(segmentPath) == Int64(valid.count + count), "the zeros are kept to write into")
+            #expect(try session.appendAndWait([sampleBody(50)]).get().firstSeq == UInt64(Self.bodies.count + 1))
+            #expect(try Array(readFileBytes(segmentPath).prefix(valid.count)) == valid)
+            session.close()
+            // A clean close leaves the segment ending with its last record.
+            var record: [UInt8] = []
+            let events = try reopenEvents(path).events
+            #expect(events.map(\.body) == Self.bodies + [sampleBody(50)])
+            RecordFrame.append(try #require(events.last), to: &record)
+            #expect(try readFileBytes(segmentPath) == valid + record)
         }
     }
 

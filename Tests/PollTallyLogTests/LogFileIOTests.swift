@@ -27,7 +27,7 @@ final class FaultyIO: LogFileIO {
         self.partialBytes = partialBytes
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) {
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         let n: Int = counts.withLock { counts in
             counts.writes += 1
             if counts.failed { counts.writesAfterFailure += 1 }
@@ -35,10 +35,10 @@ final class FaultyIO: LogFileIO {
         }
         if n == failWriteAt {
             counts.withLock { $0.failed = true }
-            if partialBytes > 0 { try fd.writeAll(UnsafeRawBufferPointer(rebasing: bytes.prefix(partialBytes))) }
+            if partialBytes > 0 { try fd.writeAll(UnsafeRawBufferPointer(rebasing: bytes.prefix(partialBytes)), at: offset) }
             throw errno
         }
-        try fd.writeAll(bytes)
+        try fd.writeAll(bytes, at: offset)
     }
 
     func dataSync(_ fd: FileDescriptor) throws(Errno) {
@@ -177,8 +177,8 @@ struct LogFileIOTests {
     func dataSyncFailsInterval() throws {
         try withTempFolder { path in
             let io = FaultyIO(failSyncAt: 1, errno: .ioError)
-            let session = try openSession(path, options: EventLog.Options(fsync: .interval(milliseconds: 1), io: io))
-            // Under interval, events are acknowledged once written; the first sync (within ~1 ms) fails.
+            let session = try openSession(path, options: EventLog.Options(fsync: .interval(milliseconds: 50), io: io))
+            // Under interval, events are acknowledged once written; the first sync (within ~50 ms) fails.
             session.appendAndWait(sampleBodies(0..<3))
             #expect(waitUntil { session.observer.failureCount > 0 })
             let acknowledged = session.observer.maxDurable

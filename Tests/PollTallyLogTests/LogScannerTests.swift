@@ -160,9 +160,14 @@ struct LogScannerTests {
             #expect(info?.offset == older.offsets.last!)
 
             // Junk after the last record of a non-last segment.
-            try writeFileBytes(older.path, original + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            try writeFileBytes(older.path, original + [0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
             info = corruptRecordInfo(scanError(path))
             #expect(info?.offset == Int64(original.count))
+
+            // Zeros after it are not junk but room the writer wrote ahead (a crash before it cut them at the roll).
+            try writeFileBytes(older.path, original + [UInt8](repeating: 0, count: 4000))
+            let summary = try scanAll(path).summary
+            #expect(summary.lastSeq == 15 && summary.tornTail == nil && summary.reservedBytes == 4000)
 
             // The same damage is reported by open.
             try writeFileBytes(older.path, damaged)

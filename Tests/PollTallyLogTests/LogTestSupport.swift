@@ -82,6 +82,13 @@ func fileSize(_ path: String) throws -> Int64 {
     return try fd.size()
 }
 
+/// The length of a segment file without the zeros the writer keeps after its records while it
+/// runs (in these tests, no record ends with a zero byte).
+func recordsLength(_ path: String) throws -> Int64 {
+    let bytes = try readFileBytes(path)
+    return Int64(bytes.count - bytes.reversed().prefix { $0 == 0 }.count)
+}
+
 /// Copies every segment file of `from` into the (new) folder `to`.
 func copySegments(from: String, to: String) throws {
     try FileSystem.createDirectory(to)

@@ -158,9 +158,9 @@ final class SyncGateIO: LogFileIO {
     private let writes = Atomic<Int>(0)
     private let syncs = Atomic<Int>(0)
 
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) {
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         writes.add(1, ordering: .relaxed)
-        try fd.writeAll(bytes)
+        try fd.writeAll(bytes, at: offset)
     }
 
     func dataSync(_ fd: FileDescriptor) throws(Errno) {
@@ -187,14 +187,14 @@ final class HeldFailureIO: LogFileIO {
 
     init(failWriteAt: Int) { self.failWriteAt = failWriteAt }
 
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) {
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         if writes.wrappingAdd(1, ordering: .relaxed).newValue == failWriteAt {
             failingWriteEntered.signal()
             gate.wait()
             failed.store(true, ordering: .releasing)
             throw .noSpace
         }
-        try fd.writeAll(bytes)
+        try fd.writeAll(bytes, at: offset)
     }
 
     func dataSync(_ fd: FileDescriptor) throws(Errno) {
@@ -257,7 +257,7 @@ struct LogWriterInlineWriteTests {
             #expect(counters.durableSeq == 1)
             #expect(counters.batches == 1)
             #expect(counters.bytesWritten == base.bytesWritten)
-            #expect(try fileSize(segment) == Int64(LogFileHeader.size) + Int64(base.bytesWritten), "appends reached the file before writePending")
+            #expect(try recordsLength(segment) == Int64(LogFileHeader.size) + Int64(base.bytesWritten), "appends reached the file before writePending")
             #expect(session.observer.written.isEmpty)
             #expect(session.observer.durable == [1])
 
@@ -267,7 +267,7 @@ struct LogWriterInlineWriteTests {
             #expect(counters.durableSeq == 10)
             #expect(counters.batches == 2)
             #expect(counters.fsyncs == 0, "never does not sync before close")
-            #expect(try fileSize(segment) == Int64(LogFileHeader.size) + Int64(counters.bytesWritten))
+            #expect(try recordsLength(segment) == Int64(LogFileHeader.size) + Int64(counters.bytesWritten))
             #expect(session.observer.written == [10])
             #expect(session.observer.writtenThreads == [currentThreadID()], "logWritten comes from the appender's thread")
             #expect(session.observer.durable == [1], "the writer thread reports nothing it did not write")

@@ -17,9 +17,9 @@ final class FailingLogIO: LogFileIO {
         self.failSyncsAfter = failSyncsAfter
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) {
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         if writes.wrappingAdd(1, ordering: .relaxed).oldValue >= failWritesAfter { throw .noSpace }
-        try fd.writeAll(bytes)
+        try fd.writeAll(bytes, at: offset)
     }
 
     func dataSync(_ fd: FileDescriptor) throws(Errno) {

@@ -39,7 +39,7 @@ func durableSeq(_ client: TestClient) throws -> UInt64 {
 final class GatedLogIO: LogFileIO {
     let shut = Atomic<Bool>(false)
 
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) { try fd.writeAll(bytes) }
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) { try fd.writeAll(bytes, at: offset) }
 
     func dataSync(_ fd: FileDescriptor) throws(Errno) {
         while shut.load(ordering: .acquiring) { usleep(1000) }

@@ -71,7 +71,8 @@ struct LogDamageTests {
         return Int(message[range.upperBound...].prefix { $0.isNumber })
     }
 
-    /// Ways a crash can end the last segment: a record cut in half, junk, a header with no body.
+    /// Ways a crash can end the last segment: a record cut in half, junk, a header with no body,
+    /// a hole (zeros alone are the writer's room, not damage: see below).
     static let tails: [(name: String, bytes: @Sendable (UInt64) -> [UInt8])] = [
         ("half a record", { seq in
             var record: [UInt8] = []
@@ -80,7 +81,7 @@ struct LogDamageTests {
         }),
         ("junk", { _ in [0xDE, 0xAD, 0xBE, 0xEF, 0x00, 0x13, 0x37] }),
         ("a frame header only", { _ in [40, 0, 0, 0, 1, 2, 3, 4] }),
-        ("zeros", { _ in [UInt8](repeating: 0, count: 64) }),
+        ("zeros, then a byte", { _ in [UInt8](repeating: 0, count: 64) + [1] }),
     ]
 
     @Test(arguments: 0..<4)
@@ -114,5 +115,38 @@ struct LogDamageTests {
         #expect(after.stdout.hasPrefix("ok: 122 events"), "\(name): \(after.stdout)")
         // The cut kept every complete record byte for byte.
         #expect(Array(fileBytes(segment).prefix(healthy.count)) == healthy)
+    }
+
+    /// What a SIGKILL leaves: the zeros the writer wrote ahead of its records. They are not
+    /// damage: `verify` passes, `serve` writes over them, and a clean stop cuts them.
+    @Test func zerosAfterTheRecordsAreRoomNotDamage() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let (data, tally) = try Self.makeLog(in: folder, votes: 120)
+        let segment = firstSegment(data)
+        let healthy = fileBytes(segment)
+        try writeFileBytes(segment, healthy + [UInt8](repeating: 0, count: 70_000))
+
+        let verify = try runPolltally(["verify", "--data", data])
+        #expect(verify.exit == .code(0), "\(verify.stderr)")
+        #expect(verify.stdout.hasPrefix("ok: 121 events (seq 1..121) in 1 segment(s), \(healthy.count) bytes (and 70000 zero bytes written ahead)"),
+                "\(verify.stdout)")
+        #expect(try replayLines(data) == [tally])
+        #expect(try dumpEvents(data).count == 121)
+
+        let server = try ServerProcess(dataPath: data)
+        defer { server.stop() }
+        #expect(!server.child.stderr.contains("torn tail"), "\(server.child.stderr)")
+        #expect(server.child.stdout.contains("recovered 121 events (last seq 121,"), "\(server.child.stdout)")
+        let client = try server.client()
+        #expect(try client.request("VOTE d late green") == "OK 122")
+        #expect(fileBytes(segment).count == healthy.count + 70_000, "written over, not appended")
+        #expect(server.terminate() == .code(0))
+
+        let after = try runPolltally(["verify", "--data", data])
+        #expect(after.stdout.hasPrefix("ok: 122 events"), "\(after.stdout)")
+        let bytes = fileBytes(segment)
+        #expect(Array(bytes.prefix(healthy.count)) == healthy)
+        #expect(bytes.count > healthy.count && bytes.count < healthy.count + 100, "a clean stop cuts the zeros: \(bytes.count)")
     }
 }

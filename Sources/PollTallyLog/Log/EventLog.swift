@@ -65,7 +65,7 @@ public enum EventLog {
     ) throws(LogError) -> Opened {
         let cursor: SegmentCursor
         if let last = summary.lastSegment, summary.tornTail?.offset != 0 {
-            cursor = try SegmentCursor.reopen(last, validLength: summary.lastSegmentValidLength)
+            cursor = try SegmentCursor.reopen(last, validLength: summary.lastSegmentValidLength, keepingZeros: summary.tornTail == nil)
         } else {
             // No segment yet, or the last one lost even its header: start it (again) from its first seq.
             cursor = try SegmentCursor.create(directory: directory, firstSeq: summary.lastSeq + 1)

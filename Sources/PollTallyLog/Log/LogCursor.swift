@@ -42,10 +42,13 @@ public final class LogCursor: @unchecked Sendable {
 
     private func read(through limit: UInt64, maxBytes: Int, into events: inout [Event]) throws(LogError) {
         var taken = 0
+        // Whether the bytes at `consumed` were read again from the file after they did not verify.
+        var reread = false
         while nextSeq <= limit && taken < maxBytes {
             if segment == nil { try openSegment() }
             guard let segment else { return }
             let scan: RecordFrame.Scan = buffer.withUnsafeBytes { RecordFrame.scan($0, at: consumed) }
+            if case .record = scan { reread = false }
             switch scan {
             case .record(let payload, let next):
                 let event: Event
@@ -71,6 +74,16 @@ public final class LogCursor: @unchecked Sendable {
                     try advanceSegment()
                     if self.segment?.path == segment.path { return }
                 }
+            case .corrupt where !reread:
+                // Zeros the writer wrote ahead of itself, read before it wrote this record over
+                // them: read again, a little (at the head of the log, that is all there is).
+                buffer.removeLast(buffer.count - consumed)
+                _ = try fill(min(chunk, 16 * 1024))
+                reread = true
+            case .corrupt(.badLength(0)) where buffer[consumed...].allSatisfy({ $0 == 0 }):
+                // Nothing but zeros from here: this segment's records end here.
+                try advanceSegment()
+                if self.segment?.path == segment.path { return }
             case .corrupt(let reason):
                 throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: reason.description)
             }
@@ -78,8 +91,9 @@ public final class LogCursor: @unchecked Sendable {
         return
     }
 
-    /// Reads more of the current segment; false at its end.
-    private func fill() throws(LogError) -> Bool {
+    /// Reads `size` more bytes of the current segment (a chunk by default); false at its end.
+    private func fill(_ size: Int? = nil) throws(LogError) -> Bool {
+        let size = size ?? chunk
         guard let fd, let segment else { return false }
         if consumed > 0 {
             buffer.removeFirst(consumed)
@@ -87,15 +101,15 @@ public final class LogCursor: @unchecked Sendable {
             consumed = 0
         }
         let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: chunk))
+        buffer.append(contentsOf: repeatElement(0, count: size))
         let n: Int
         do throws(Errno) {
             n = try fd.read(into: &buffer, from: start, at: bufferOffset + Int64(start))
         } catch {
-            buffer.removeLast(chunk)
+            buffer.removeLast(size)
             throw .io(path: segment.path, operation: "read", error)
         }
-        buffer.removeLast(chunk - n)
+        buffer.removeLast(size - n)
         return n > 0
     }
 

@@ -2,6 +2,9 @@ public import PollTallyCore
 
 /// Reads the log's segments in order and hands each verified event to a visitor.
 ///
+/// A segment's records may be followed by zeros to the end of its file: room the writer wrote
+/// ahead of itself (`LogWriter.reservedLength`), where the records simply end.
+///
 /// Damage is classified the one way recovery, `replay`, `dump` and `verify` all rely on:
 /// - a record that cannot be verified with **no valid record after it** in the last segment is a
 ///   *torn tail*, what a crash in the middle of a write leaves; it was never acknowledged
@@ -35,7 +38,7 @@ public struct LogScanner: Sendable {
         public var events = 0
         /// The seq of the last verified event (0 when the log is empty).
         public var lastSeq: UInt64 = 0
-        /// Bytes of the segments read.
+        /// Bytes of the segments read: headers and records (and damage), not the zeros after the records.
         public var bytesRead: Int64 = 0
         /// A torn tail, if the last segment ends in one.
         public var tornTail: TornTail?
@@ -44,6 +47,9 @@ public struct LogScanner: Sendable {
         public var lastSegmentValidLength: Int64 = 0
         /// Whole segments before `fromSeq`'s that were not read (so not verified either).
         public var segmentsSkipped = 0
+        /// Zeros found after the records of the segments read: room the writer wrote ahead of
+        /// itself, not damage (see `LogWriter.reservedLength`); not in `bytesRead`.
+        public var reservedBytes: Int64 = 0
     }
 
     public let directory: LogDirectory
@@ -248,6 +254,12 @@ public struct LogScanner: Sendable {
                 summary.lastSeq = seq
                 offset = next
                 if records.count >= limit { return true }
+            case .incomplete where Self.isZero(raw, from: offset), .corrupt where Self.isZero(raw, from: offset):
+                // Zeros the writer wrote ahead of itself, to the end of the file: the records end here.
+                summary.reservedBytes += Int64(raw.count - offset)
+                summary.bytesRead -= Int64(raw.count - offset)
+                summary.lastSegmentValidLength = Int64(offset)
+                return false
             case .incomplete:
                 // A damaged length can also claim more bytes than the file has: corruption if valid records follow.
                 guard isLast, !Self.hasValidRecord(raw, after: offset, seqAbove: summary.lastSeq) else {
@@ -272,8 +284,12 @@ public struct LogScanner: Sendable {
     /// Whether a verifiable record of a later event starts anywhere after `offset`: if so, the
     /// damage at `offset` is not a torn tail but corruption in the middle of the log.
     static func hasValidRecord(_ raw: UnsafeRawBufferPointer, after offset: Int, seqAbove lastSeq: UInt64) -> Bool {
+        // A record's length has a nonzero byte among its first four, so none starts past the
+        // file's last nonzero byte: the zeros written ahead (up to a MiB) are not searched byte by byte.
+        var lastNonZero = raw.count - 1
+        while lastNonZero > offset && raw[lastNonZero] == 0 { lastNonZero -= 1 }
         var candidate = offset + 1
-        while candidate + RecordFrame.headerSize < raw.count {
+        while candidate + RecordFrame.headerSize < raw.count && candidate <= lastNonZero {
             if case .record(let payload, _) = RecordFrame.scan(raw, at: candidate),
                let event = try? EventCodec.decode(UnsafeRawBufferPointer(rebasing: raw[payload])), event.seq > lastSeq {
                 return true
@@ -281,6 +297,20 @@ public struct LogScanner: Sendable {
             candidate += 1
         }
         return false
+    }
+
+    /// Whether every byte of `raw` from `offset` on is zero.
+    static func isZero(_ raw: UnsafeRawBufferPointer, from offset: Int) -> Bool {
+        var index = offset
+        while index + 8 <= raw.count {
+            if raw.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { return false }
+            index += 8
+        }
+        while index < raw.count {
+            if raw[index] != 0 { return false }
+            index += 1
+        }
+        return true
     }
 
     /// Reads the file at `path` into the front of `buffer`; returns its length.

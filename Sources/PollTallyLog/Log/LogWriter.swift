@@ -254,6 +254,7 @@ public final class LogWriter: Sendable {
             }
             if let acknowledged = step.acknowledged { observer.logIsDurable(upTo: acknowledged) }
             if step.finished {
+                segment.dropZeros()
                 segment.fd.close()
                 stopped.signal()
                 return
@@ -320,12 +321,38 @@ public final class LogWriter: Sendable {
         if segment.size >= segmentSize && segment.size > Int64(LogFileHeader.size) {
             try roll(firstSeq: firstSeq)
         }
+        let end = segment.size + Int64(batch.count)
         do throws(Errno) {
-            try io.write(batch, to: segment.fd)
+            if end <= segment.length {
+                try io.write(batch, to: segment.fd, at: segment.size)
+            } else {
+                // Past the zeros written ahead: write the next ones with this batch (one write, one
+                // sync), so that the syncs after it overwrite instead of growing the file.
+                let length = Self.reservedLength(after: end, segmentSize: segmentSize)
+                var bytes = batch
+                bytes.append(contentsOf: repeatElement(0, count: Int(length - end)))
+                try io.write(bytes, to: segment.fd, at: segment.size)
+                segment.length = length
+            }
         } catch {
             throw LogFailure(operation: "write", errno: error, path: segment.path)
         }
-        segment.size += Int64(batch.count)
+        segment.size = end
+    }
+
+    /// How long a segment's file becomes when a write ends at `end` past its zeros: `end` and then
+    /// zeros, as many as the records already written (at least 64 KiB, at most 1 MiB), to a
+    /// 4 KiB boundary, never past the segment size (unless `end` is).
+    ///
+    /// Why zeros ahead: on ext4, an fdatasync after a write that grows the file also commits the
+    /// journal (new size, new blocks); one after a write into blocks the file already has and has
+    /// synced flushes the data alone, about a third faster on this project's disk (PERFORMANCE.md).
+    /// Growing by a fraction of what is there keeps a small log small.
+    static func reservedLength(after end: Int64, segmentSize: Int64) -> Int64 {
+        let ahead = min(max(end, 64 << 10), 1 << 20)
+        let page: Int64 = 4096
+        let rounded = (end + ahead + page - 1) / page * page
+        return max(end, min(rounded, segmentSize))
     }
 
     /// Closes the full segment (synced) and starts the next one at `firstSeq`.
@@ -338,6 +365,7 @@ public final class LogWriter: Sendable {
             if case .io(let path, let operation, let errno) = error { throw LogFailure(operation: operation, errno: errno, path: path) }
             throw LogFailure(operation: "create segment", errno: .ioError, path: directory.segmentPath(firstSeq: firstSeq))
         }
+        segment.dropZeros()
         segment.fd.close()
         segment.replace(with: next)
     }

@@ -43,6 +43,17 @@ public struct FileDescriptor: Sendable, Hashable {
         }
     }
 
+    /// Writes all of `bytes` at file offset `offset`, looping over short writes; the descriptor's
+    /// own offset does not move. The corresponding C function is `pwrite`.
+    public func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(Errno) {
+        var written = 0
+        while written < bytes.count {
+            let base = bytes.baseAddress.map { $0 + written }
+            let n = try retryingOnInterrupt { Glibc.pwrite(rawValue, base, bytes.count - written, off_t(offset) + off_t(written)) }
+            written += n
+        }
+    }
+
     /// Reads up to `buffer.count` bytes; 0 means end of file. The corresponding C function is `read`.
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
         try retryingOnInterrupt { Glibc.read(rawValue, buffer.baseAddress, buffer.count) }
@@ -123,6 +134,14 @@ extension FileDescriptor {
     public func writeAll(_ bytes: [UInt8]) throws(Errno) {
         let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
             do throws(Errno) { try writeAll(raw); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// Writes all of `bytes` at file offset `offset`. The corresponding C function is `pwrite`.
+    public func writeAll(_ bytes: [UInt8], at offset: Int64) throws(Errno) {
+        let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
+            do throws(Errno) { try writeAll(raw, at: offset); return .success(()) } catch { return .failure(error) }
         }
         try result.get()
     }

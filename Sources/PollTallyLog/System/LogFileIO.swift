@@ -3,8 +3,8 @@
 ///
 /// Production code always uses `SystemLogFileIO`.
 public protocol LogFileIO: Sendable {
-    /// Writes all of `bytes` at the end of `fd`.
-    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno)
+    /// Writes all of `bytes` at byte `offset` of `fd` (where the segment's records end).
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno)
     /// Flushes `fd`'s data to stable storage.
     func dataSync(_ fd: FileDescriptor) throws(Errno)
 }
@@ -12,15 +12,17 @@ public protocol LogFileIO: Sendable {
 /// The real syscalls.
 public struct SystemLogFileIO: LogFileIO {
     public init() {}
-    public func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor) throws(Errno) { try fd.writeAll(bytes) }
+    public func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
+        try fd.writeAll(bytes, at: offset)
+    }
     public func dataSync(_ fd: FileDescriptor) throws(Errno) { try fd.dataSync() }
 }
 
 extension LogFileIO {
-    /// Writes all of `bytes` at the end of `fd`.
-    func write(_ bytes: [UInt8], to fd: FileDescriptor) throws(Errno) {
+    /// Writes all of `bytes` at byte `offset` of `fd`.
+    func write(_ bytes: [UInt8], to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
-            do throws(Errno) { try write(raw, to: fd); return .success(()) } catch { return .failure(error) }
+            do throws(Errno) { try write(raw, to: fd, at: offset); return .success(()) } catch { return .failure(error) }
         }
         try result.get()
     }
