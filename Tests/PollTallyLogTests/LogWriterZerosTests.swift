@@ -1,6 +1,33 @@
+import Synchronization
 import Testing
 @testable import PollTallyLog
 import PollTallyCore
+
+/// A disk with room for the segment's first `room` bytes: a write past them writes what fits and
+/// fails with ENOSPC, as a full disk does.
+final class NearlyFullIO: LogFileIO {
+    let room: Int64
+    let refusedZeros = Atomic(0)
+
+    init(room: Int64) { self.room = room }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
+        let fits = max(0, min(Int64(bytes.count), room - offset))
+        try fd.writeAll(UnsafeRawBufferPointer(rebasing: bytes.prefix(Int(fits))), at: offset)
+        if fits < Int64(bytes.count) { throw .noSpace }
+    }
+
+    func writeZeros(_ count: Int, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
+        do throws(Errno) {
+            try write([UInt8](repeating: 0, count: count), to: fd, at: offset)
+        } catch {
+            refusedZeros.add(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    func dataSync(_ fd: FileDescriptor) throws(Errno) { try fd.dataSync() }
+}
 
 /// The zeros the writer keeps after its records, so that a sync overwrites instead of growing the file.
 @Suite("LogWriter: zeros written ahead")
@@ -52,6 +79,29 @@ struct LogWriterZerosTests {
             }
             session.close()
             #expect(try scanAll(path).events.count == 400)
+        }
+    }
+
+    @Test("a disk with no room for the zeros still takes the batches that fit, without them")
+    func nearlyFullDisk() throws {
+        try withTempFolder { path in
+            let segment = path + "/" + LogDirectory.segmentName(firstSeq: 1)
+            let io = NearlyFullIO(room: 20_000)
+            let session = try openSession(path, options: EventLog.Options(fsync: .always, io: io))
+            var appended = 0
+            while appended < 2_000, session.observer.failureCount == 0, case .success = session.appendAndWait(sampleBodies(appended..<appended + 10)) {
+                appended += 10
+            }
+            let durable = Int(session.writer.counters.durableSeq)
+            #expect(durable > 100, "batches that fit are written and synced")
+            #expect(durable < 2_000, "until the disk is full")
+            #expect(io.refusedZeros.load(ordering: .relaxed) > 1, "the zeros were refused, the batches taken")
+            session.close()
+            let scanned = try scanAll(path)
+            // Complete records of the batch that did not fit may be there too, never acknowledged.
+            #expect(scanned.events.count >= durable && scanned.events.count < durable + 10, "everything acknowledged is in the file")
+            #expect(scanned.events.prefix(durable).map(\.body) == sampleBodies(0..<durable), "in order")
+            #expect(try recordsLength(segment) <= 20_000)
         }
     }
 }

@@ -323,21 +323,23 @@ public final class LogWriter: Sendable {
         }
         let end = segment.size + Int64(batch.count)
         do throws(Errno) {
-            if end <= segment.length {
-                try io.write(batch, to: segment.fd, at: segment.size)
-            } else {
-                // Past the zeros written ahead: write the next ones with this batch (one write, one
-                // sync), so that the syncs after it overwrite instead of growing the file.
-                let length = Self.reservedLength(after: end, segmentSize: segmentSize)
-                var bytes = batch
-                bytes.append(contentsOf: repeatElement(0, count: Int(length - end)))
-                try io.write(bytes, to: segment.fd, at: segment.size)
-                segment.length = length
-            }
+            try io.write(batch, to: segment.fd, at: segment.size)
         } catch {
             throw LogFailure(operation: "write", errno: error, path: segment.path)
         }
         segment.size = end
+        if end > segment.length {
+            // Past the zeros written ahead: write the next ones now, before this batch's sync, so
+            // that the syncs after it overwrite instead of growing the file. Best effort: a disk
+            // with no room for them still takes every batch that fits.
+            let length = Self.reservedLength(after: end, segmentSize: segmentSize)
+            do throws(Errno) {
+                if length > end { try io.writeZeros(Int(length - end), to: segment.fd, at: end) }
+                segment.length = length
+            } catch {
+                segment.length = end
+            }
+        }
     }
 
     /// How long a segment's file becomes when a write ends at `end` past its zeros: `end` and then

@@ -1,5 +1,5 @@
-/// The two syscalls the log writer makes on the hot path, behind a protocol so a test can swap in
-/// one that fails on the Nth call (a failing write, a failing fdatasync, a full disk).
+/// The syscalls the log writer makes, behind a protocol so a test can swap in one that fails on
+/// the Nth call (a failing write, a failing fdatasync, a full disk).
 ///
 /// Production code always uses `SystemLogFileIO`.
 public protocol LogFileIO: Sendable {
@@ -7,6 +7,9 @@ public protocol LogFileIO: Sendable {
     func write(_ bytes: UnsafeRawBufferPointer, to fd: FileDescriptor, at offset: Int64) throws(Errno)
     /// Flushes `fd`'s data to stable storage.
     func dataSync(_ fd: FileDescriptor) throws(Errno)
+    /// Writes `count` zero bytes at `offset` of `fd`: the room the writer keeps ahead of its
+    /// records (`LogWriter.reservedLength`). Its failures cost only that room. The default writes them.
+    func writeZeros(_ count: Int, to fd: FileDescriptor, at offset: Int64) throws(Errno)
 }
 
 /// The real syscalls.
@@ -19,6 +22,10 @@ public struct SystemLogFileIO: LogFileIO {
 }
 
 extension LogFileIO {
+    public func writeZeros(_ count: Int, to fd: FileDescriptor, at offset: Int64) throws(Errno) {
+        try fd.writeAll([UInt8](repeating: 0, count: count), at: offset)
+    }
+
     /// Writes all of `bytes` at byte `offset` of `fd`.
     func write(_ bytes: [UInt8], to fd: FileDescriptor, at offset: Int64) throws(Errno) {
         let result: Result<Void, Errno> = bytes.withUnsafeBytes { raw in
