@@ -20,7 +20,7 @@
 #   VOTES=1000000        votes (or PINGs) per run (16x16, 64x64)
 #   LATENCY_VOTES=5000   votes (or PINGs) per run in the 1x1 scenario (each vote waits for an fdatasync)
 #   RUNS=3               runs per cell
-#   DISK_SYNCS=2000      64-byte append+fdatasync samples for the disk probe
+#   DISK_SYNCS=2000      64-byte write+fdatasync samples for each disk probe (append, overwrite)
 #   SCRATCH=path         --scratch-path for swift build (default: the package's .build)
 #   KEEP=1               keep the temporary folder (server logs, each bench's full output)
 #   SWEEP="1 2 4 8 16 32 64"
@@ -230,7 +230,7 @@ disk_probe() {
 
 echo
 echo "machine: $(nproc) cores, $(uname -sr), $(redis-server --version | cut -d' ' -f1-3), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "disk ($DISK_SYNCS x 64-byte append + fdatasync in $WORK):"
+echo "disk ($DISK_SYNCS x 64-byte write + fdatasync in $WORK, appending, then overwriting zeros as PollTally's log does):"
 disk_probe
 
 SCENARIOS=(

@@ -30,7 +30,8 @@ enum BenchCommand: Command {
                           (--command ping creates nothing either way)
           --redis-sha     a vote script already loaded (default: SCRIPT LOAD --redis-script)
           --timeout       seconds without progress before a connection fails as stalled (default 60)
-          --disk-sync N   no server: time N appends of 64 bytes + fdatasync in --dir, print p50/p99
+          --disk-sync N   no server: time N writes of 64 bytes + fdatasync in --dir, appending
+                          and then overwriting zeros (as the log does); one DISKSYNC line each
 
         Prints a report and a RESULT line. Exit 0 when the tallies match, 1 on mismatch or failure.
         """
@@ -84,7 +85,9 @@ enum BenchCommand: Command {
 
     private static func diskSync(iterations: Int, directory: String) -> Int32 {
         do throws(ClientError) {
-            Output.out(try DiskSyncProbe.measure(iterations: iterations, directory: directory).line)
+            for mode in DiskSyncProbe.Mode.allCases {
+                Output.out(try DiskSyncProbe.measure(iterations: iterations, directory: directory, mode: mode).line)
+            }
             return 0
         } catch {
             Output.err("polltally bench: \(error.message)")

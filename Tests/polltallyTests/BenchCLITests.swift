@@ -109,4 +109,20 @@ struct BenchCLITests {
         #expect(result.stdout.contains("[--command vote|hincrby|ping]"))
         #expect(result.stdout.contains("ping: PING (polltally) or inline PING (redis)"))
     }
+
+    @Test("--disk-sync N: one DISKSYNC line appending and one overwriting, each with N samples; the scratch file is gone")
+    func diskSyncProbes() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let result = try runPolltally(["bench", "--disk-sync", "50", "--dir", folder], timeout: 60)
+        #expect(result.exit == .code(0), "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("DISKSYNC ") }
+        #expect(lines.count == 2, "\(result.stdout)")
+        for (line, mode) in zip(lines, ["append", "overwrite"]) {
+            #expect(line.contains(" mode=\(mode) iterations=50 bytes=64 "), "\(line)")
+            let p50 = line.split(separator: " ").first { $0.hasPrefix("p50_us=") }.flatMap { Double($0.dropFirst("p50_us=".count)) }
+            #expect((p50 ?? 0) > 0, "\(line)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
 }
