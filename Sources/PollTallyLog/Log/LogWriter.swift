@@ -11,8 +11,10 @@ import Synchronization
 /// Any number of threads call `append`, which stamps seq and time and encodes the records into a
 /// shared buffer under a `Mutex` (a lock, not an actor: appends are ~200 ns and must return the
 /// seq synchronously to the projection actor that validated the command). The writer thread takes
-/// the whole buffer, writes it with one `write` and, under `--fsync always`, one `fdatasync`, then
-/// tells the `DurabilityObserver`. While it syncs, the next batch accumulates. When it is idle
+/// the whole buffer, writes it with one `pwrite` and, under `--fsync always`, one `fdatasync`, then
+/// tells the `DurabilityObserver`. While it syncs, the next batch accumulates. The batch goes into
+/// zeros written ahead of the records (`reservedLength`), so that the sync does not grow the file
+/// and costs the data's flush alone (about a third less on ext4). When it is idle
 /// it also takes small jobs (`runOnIdleWriter`: a shard's drain for a lone client) and runs them
 /// before its next write, so one thread wake-up both decides and syncs a vote.
 ///
@@ -24,7 +26,8 @@ import Synchronization
 /// finishes at `close`. Writes of both kinds take `writing`, so batches reach the file in seq order.
 ///
 /// After any failed write or fdatasync the writer stops for good: `append` returns the failure and
-/// nothing is retried as if it were safe.
+/// nothing is retried as if it were safe. (The zeros ahead are the exception: failing to write
+/// them costs only their room.)
 public final class LogWriter: Sendable {
     /// A successful append: the seq of the first event of the batch (the rest follow without gaps)
     /// and the time stamped on all of them.
