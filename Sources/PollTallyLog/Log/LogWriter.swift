@@ -107,6 +107,26 @@ public final class LogWriter: Sendable {
     /// Appends the events of `bodies`, in order, with consecutive seqs. Returns at once; the events
     /// are durable when the observer says so.
     public func append<C: Collection>(_ bodies: C) -> Result<Receipt, LogFailure> where C.Element == EventBody {
+        append(count: bodies.count) { seq, now, buffer in
+            var seq = seq
+            for body in bodies {
+                RecordFrame.append(Event(seq: seq, timestampMs: now, body: body), to: &buffer)
+                seq += 1
+            }
+        }
+    }
+
+    /// Appends one event: what a shard does for each command. Not generic, so that a call from
+    /// another module runs specialized code (the generic one looked up type metadata on every vote).
+    public func append(_ body: EventBody) -> Result<Receipt, LogFailure> {
+        append(count: 1) { seq, now, buffer in
+            RecordFrame.append(Event(seq: seq, timestampMs: now, body: body), to: &buffer)
+        }
+    }
+
+    /// Stamps `count` seqs and the time under the lock, and lets `encode` frame the events from
+    /// the first seq on into the pending buffer.
+    private func append(count: Int, encode: (_ firstSeq: UInt64, _ now: Int64, _ buffer: inout [UInt8]) -> Void) -> Result<Receipt, LogFailure> {
         let (result, signal): (Result<Receipt, LogFailure>, Bool) = state.withLock { state in
             // Read the clock under the lock, so time never goes backwards as seq goes forwards.
             let now = Self.wallClockMs()
@@ -116,10 +136,8 @@ public final class LogWriter: Sendable {
             }
             let first = state.nextSeq
             if state.buffer.isEmpty { state.bufferFirstSeq = first }
-            for body in bodies {
-                RecordFrame.append(Event(seq: state.nextSeq, timestampMs: now, body: body), to: &state.buffer)
-                state.nextSeq += 1
-            }
+            encode(first, now, &state.buffer)
+            state.nextSeq += UInt64(count)
             state.counters.appendedSeq = state.nextSeq - 1
             guard !inlineWrites.load(ordering: .relaxed) else { return (.success(Receipt(firstSeq: first, timestampMs: now)), false) }
             let signal = state.writerWaiting

@@ -188,7 +188,7 @@ actor PollShard {
         case .unchanged(let seq):
             return ("OK \(seq)", stateSeq)
         case .append:
-            switch log.append(CollectionOfOne(body)) {
+            switch log.append(body) {
             case .failure(let failure):
                 return (Self.unavailable(failure), 0)
             case .success(let receipt):
