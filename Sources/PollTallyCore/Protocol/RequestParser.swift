@@ -146,9 +146,32 @@ public struct RequestParser: Sendable {
         tokens.next() == nil ? .success(request) : .failure(usageError(verb))
     }
 
-    private func ids(_ tokens: inout Tokenizer, _ line: UnsafeRawBufferPointer, count: Int, _ verb: String) -> Result<[String], ProtocolError> {
-        var ids: [String] = []
-        ids.reserveCapacity(count)
+    /// Up to three ids, held inline: a verb's fixed arguments, without an array to allocate per line.
+    private struct IDs {
+        private var values = ("", "", "")
+        private(set) var count = 0
+
+        mutating func append(_ id: String) {
+            switch count {
+            case 0: values.0 = id
+            case 1: values.1 = id
+            default: values.2 = id
+            }
+            count += 1
+        }
+
+        subscript(index: Int) -> String {
+            switch index {
+            case 0: return values.0
+            case 1: return values.1
+            default: return values.2
+            }
+        }
+    }
+
+    /// Exactly `count` (1–3) ids; the first bad one is named by its place in `verb`'s usage.
+    private func ids(_ tokens: inout Tokenizer, _ line: UnsafeRawBufferPointer, count: Int, _ verb: String) -> Result<IDs, ProtocolError> {
+        var ids = IDs()
         while let range = tokens.next() {
             guard ids.count < count else { return .failure(usageError(verb)) }
             guard let id = Self.id(line, range) else { return .failure(Self.badID(Self.argumentName(verb, ids.count))) }
@@ -204,9 +227,14 @@ public struct RequestParser: Sendable {
         return UnsafeRawBufferPointer(rebasing: line[lower..<upper])
     }
 
+    /// The word in ASCII upper case, written straight into the `String` (a small string for a
+    /// verb: no allocation); the first 16 bytes and `…` for anything longer.
     private static func uppercased(_ bytes: UnsafeRawBufferPointer) -> String {
         guard bytes.count <= 16 else { return String(decoding: bytes.prefix(16), as: UTF8.self) + "…" }
-        return String(decoding: bytes.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte }
+            return bytes.count
+        }
     }
 
     /// A verb as it may safely be echoed in an error: printable ASCII only.
