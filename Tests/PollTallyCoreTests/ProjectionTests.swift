@@ -43,6 +43,31 @@ private struct Snapshot: Equatable {
 struct ProjectionTests {
     static let lunch = EventBody.pollCreated(poll: "lunch", options: ["pizza", "sushi", "tacos"], question: "Where shall we eat?")
 
+    @Test("the at: forms the server uses (one lookup of the poll) decide and apply exactly as the plain ones")
+    func positionFormsMatch() {
+        let commands: [EventBody] = [
+            Self.lunch, .voteCast(poll: "lunch", voter: "ann", option: "sushi"), .voteCast(poll: "lunch", voter: "ann", option: "sushi"),
+            .voteCast(poll: "lunch", voter: "ann", option: "tacos"), .voteCast(poll: "nope", voter: "ann", option: "sushi"),
+            .voteCast(poll: "lunch", voter: "bob", option: "soup"), .voteRetracted(poll: "lunch", voter: "cyd"),
+            .voteRetracted(poll: "lunch", voter: "ann"), Self.lunch, .pollClosed(poll: "lunch"),
+            .voteCast(poll: "lunch", voter: "bob", option: "pizza"), .pollClosed(poll: "lunch"), .pollClosed(poll: "nope"),
+        ]
+        var plain = Projection(), located = Projection()
+        for (index, body) in commands.enumerated() {
+            let position = located.position(of: body.poll)
+            #expect(position.map { located.lastSeq(at: $0) } == located.lastSeq(of: body.poll), "\(body)")
+            let decision = located.decide(body, at: position)
+            #expect(decision == plain.decide(body), "\(body)")
+            guard decision == .append else { continue }
+            let event = Event(seq: UInt64(index + 1), timestampMs: 0, body: body)
+            let plainEffect = try? plain.applyDecided(event)
+            let locatedEffect = try? located.applyDecided(event, at: position)
+            #expect(plainEffect != nil && plainEffect == locatedEffect, "\(body)")
+        }
+        #expect(plain.tallies == located.tallies)
+        #expect(plain.polls.mapValues(\.ballots) == located.polls.mapValues(\.ballots))
+    }
+
     // MARK: Create
 
     @Test("create makes an open poll with zero counts, lastSeq at the create event")

@@ -105,10 +105,13 @@ public enum EventCodec {
         buffer.appendLittleEndian(event.timestampMs)
     }
 
+    /// Appends an id as its length and bytes, copied at once (`String.UTF8View` went byte by byte).
     private static func id(_ value: String, into buffer: inout [UInt8]) {
-        let utf8 = value.utf8
-        buffer.append(UInt8(truncatingIfNeeded: utf8.count))
-        buffer.append(contentsOf: utf8)
+        var value = value
+        value.withUTF8 { utf8 in
+            buffer.append(UInt8(truncatingIfNeeded: utf8.count))
+            buffer.append(contentsOf: utf8)
+        }
     }
 
     private static func readID(_ cursor: inout ByteCursor) throws(DecodeError) -> String {

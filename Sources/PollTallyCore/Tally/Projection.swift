@@ -53,6 +53,17 @@ public struct Projection: Sendable {
         index.position(of: poll).map { states[$0].tally.lastSeq }
     }
 
+    /// Where `poll` sits, for the `at:` forms below: a server looks a command's poll up once and
+    /// hands the position to each step instead of each step hashing the id again.
+    public func position(of poll: String) -> Int? {
+        index.position(of: poll)
+    }
+
+    /// The seq of the last event applied to the poll at `position`.
+    public func lastSeq(at position: Int) -> UInt64 {
+        states[position].tally.lastSeq
+    }
+
     /// Every tally, in poll-id order (byte order of the ids).
     public var tallies: [Tally] {
         states.map(\.tally).sorted { $0.poll.utf8.lexicographicallyPrecedes($1.poll.utf8) }
@@ -67,9 +78,14 @@ public struct Projection: Sendable {
 
     /// Whether `command` may be appended, given the current state.
     public func decide(_ command: EventBody) -> Decision {
+        decide(command, at: index.position(of: command.poll))
+    }
+
+    /// `decide(command)`, where `position` is `position(of: command.poll)` on this very state.
+    public func decide(_ command: EventBody, at position: Int?) -> Decision {
         switch command {
         case .pollCreated(let poll, let options, _):
-            if index.position(of: poll) != nil { return .rejected(.pollExists(poll)) }
+            if position != nil { return .rejected(.pollExists(poll)) }
             if options.count < 2 { return .rejected(.tooFewOptions) }
             if options.count > limits.maxOptions { return .rejected(.tooManyOptions(limits.maxOptions)) }
             var seen = Set<String>()
@@ -77,7 +93,7 @@ public struct Projection: Sendable {
             return .append
         // A vote reads the poll's fields in place, by position: `state(of:)` would copy the state.
         case .voteCast(let poll, let voter, let option):
-            guard let position = index.position(of: poll) else { return .rejected(.noSuchPoll(poll)) }
+            guard let position else { return .rejected(.noSuchPoll(poll)) }
             guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
             guard let index = optionIDs.index(of: option, inPoll: position) else {
                 return .rejected(.noSuchOption(poll: poll, option: option))
@@ -88,13 +104,13 @@ public struct Projection: Sendable {
             if Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
             return .append
         case .voteRetracted(let poll, let voter):
-            guard let position = index.position(of: poll) else { return .rejected(.noSuchPoll(poll)) }
+            guard let position else { return .rejected(.noSuchPoll(poll)) }
             guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
             guard states[position].ballots[voter] != nil else { return .rejected(.noVote(poll: poll, voter: voter)) }
             return .append
         case .pollClosed(let poll):
-            guard let state = state(of: poll) else { return .rejected(.noSuchPoll(poll)) }
-            guard state.tally.isOpen else { return .rejected(.pollClosed(poll)) }
+            guard let position else { return .rejected(.noSuchPoll(poll)) }
+            guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
             return .append
         }
     }
@@ -104,12 +120,13 @@ public struct Projection: Sendable {
     /// Throws the rule the event breaks; the state is then unchanged.
     @discardableResult
     public mutating func apply(_ event: Event) throws(TallyRule) -> TallyEffect {
-        switch decide(event.body) {
+        let position = index.position(of: event.body.poll)
+        switch decide(event.body, at: position) {
         case .rejected(let rule): throw rule
         case .unchanged: throw .unchangedVote(poll: event.body.poll, voter: Self.voter(of: event.body))
         case .append: break
         }
-        return try applyDecided(event)
+        return try applyDecided(event, at: position)
     }
 
     /// Applies an event that `decide` answered `.append` for on this very state, without asking
@@ -117,24 +134,29 @@ public struct Projection: Sendable {
     /// the voter up twice was a tenth of a shard's time. Anything else goes through `apply`.
     @discardableResult
     public mutating func applyDecided(_ event: Event) throws(TallyRule) -> TallyEffect {
+        try applyDecided(event, at: index.position(of: event.body.poll))
+    }
+
+    /// `applyDecided(event)`, where `position` is `position(of: event.body.poll)` on this very state.
+    @discardableResult
+    public mutating func applyDecided(_ event: Event, at position: Int?) throws(TallyRule) -> TallyEffect {
         switch event.body {
         case .pollCreated(let poll, let options, let question):
             let tally = Tally(poll: poll, options: options, question: question, seq: event.seq)
             add(PollState(tally: tally))
             return .created(tally)
         case .voteCast(let poll, let voter, let option):
-            guard let position = index.position(of: poll), let option = optionIDs.index(of: option, inPoll: position) else {
+            guard let position, let option = optionIDs.index(of: option, inPoll: position) else {
                 throw .noSuchOption(poll: poll, option: option)
             }
             return states[position].cast(voter: voter, option: option, seq: event.seq)
         case .voteRetracted(let poll, let voter):
-            guard let position = index.position(of: poll),
-                  let effect = states[position].retract(voter: voter, seq: event.seq) else {
+            guard let position, let effect = states[position].retract(voter: voter, seq: event.seq) else {
                 throw .noVote(poll: poll, voter: voter)
             }
             return effect
         case .pollClosed(let poll):
-            guard let position = index.position(of: poll) else { throw .noSuchPoll(poll) }
+            guard let position else { throw .noSuchPoll(poll) }
             return states[position].close(seq: event.seq)
         }
     }

@@ -71,8 +71,10 @@ struct ReplySlots {
     mutating func popHead() -> Slot? {
         guard head < slots.count else { return nil }
         if case .pending = slots[head] { return nil }
-        let slot = slots[head]
-        slots[head] = .pending
+        // Moved out rather than copied (a copy of the enum retained its payload, then the
+        // overwrite released it again).
+        var slot = Slot.pending
+        swap(&slot, &slots[head])
         head += 1
         base += 1
         while splitHead < splitReads.count, splitReads[splitHead].upperBound <= base { splitHead += 1 }

@@ -181,8 +181,8 @@ actor PollShard {
     /// Decides one command; returns its reply and the seq that must be durable before it is sent.
     private func handle(_ body: EventBody) -> (String, UInt64) {
         if let failure { return (Self.unavailable(failure), 0) }
-        let stateSeq = projection.lastSeq(of: body.poll) ?? 0
-        switch projection.decide(body) {
+        let (position, stateSeq, decision) = Self.decide(body, in: &projection)
+        switch decision {
         case .rejected(let rule):
             return (rule.protocolError.line, stateSeq)
         case .unchanged(let seq):
@@ -194,7 +194,7 @@ actor PollShard {
             case .success(let receipt):
                 let event = Event(seq: receipt.firstSeq, timestampMs: receipt.timestampMs, body: body)
                 do {
-                    let effect = try projection.applyDecided(event)
+                    let effect = try projection.applyDecided(event, at: position)
                     pendingEffects.append(PendingEffect(seq: event.seq, poll: body.poll, effect: effect))
                 } catch {
                     // decide() said .append, so apply() cannot reject it; if it ever did, the event
@@ -204,6 +204,15 @@ actor PollShard {
                 return ("OK \(event.seq)", event.seq)
             }
         }
+    }
+
+    /// Looks the command's poll up once and decides it: its position, the seq of the state it is
+    /// decided on, and the decision. Through `inout`, so the projection is read in place: calling
+    /// a non-mutating method on the stored property copied the whole `Projection` (a retain and a
+    /// release of each of its buffers) per call, twice a vote.
+    private static func decide(_ body: EventBody, in projection: inout Projection) -> (Int?, UInt64, Projection.Decision) {
+        let position = projection.position(of: body.poll)
+        return (position, position.map { projection.lastSeq(at: $0) } ?? 0, projection.decide(body, at: position))
     }
 
     /// Catches up with the log: moves the board and releases gated replies up to the durable seq.
