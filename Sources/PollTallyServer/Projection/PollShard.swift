@@ -169,7 +169,7 @@ actor PollShard {
             guard let tally = board.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
             return (Self.render(request, tally), 0)
         }
-        guard let tally = projection.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
+        guard let tally = Self.tally(poll, in: &projection) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
         return (Self.render(request, tally), tally.lastSeq)
     }
 
@@ -204,6 +204,11 @@ actor PollShard {
                 return ("OK \(event.seq)", event.seq)
             }
         }
+    }
+
+    /// A poll's accepted tally, read in place (see `decide(_:in:)`).
+    private static func tally(_ poll: String, in projection: inout Projection) -> Tally? {
+        projection.tally(poll)
     }
 
     /// Looks the command's poll up once and decides it: its position, the seq of the state it is
