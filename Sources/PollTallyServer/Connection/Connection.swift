@@ -178,6 +178,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
             let slot = slots.append(.pending)
             let index = ShardRouter.shardIndex(of: request.shardPoll ?? "", count: context.router.shards.count)
             if batches.isEmpty { batches = Array(repeating: [], count: context.router.shards.count) }
+            // A pipelining client sends a few dozen at a time: one allocation, not one per doubling.
+            if batches[index].isEmpty { batches[index].reserveCapacity(32) }
             batches[index].append((slot, request))
         case .success(let request):
             if request == .quit { quitting = true }

@@ -258,11 +258,8 @@ actor PollShard {
             pendingEffects.removeFirst(effectCount)
             published(changed)
         }
-        var kept: [GatedReply] = []
-        for reply in gated {
-            if reply.gate <= seq { deliveries.add(reply.sink, slot: reply.slot, text: reply.text) } else { kept.append(reply) }
-        }
-        gated = kept
+        for reply in gated where reply.gate <= seq { deliveries.add(reply.sink, slot: reply.slot, text: reply.text) }
+        gated.removeAll { $0.gate <= seq }
     }
 
     private static func unavailable(_ failure: LogFailure?) -> String {
