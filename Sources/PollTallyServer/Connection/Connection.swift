@@ -279,8 +279,16 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
 
     /// Appends a reply, counting error replies for `STATS`.
     private func appendReply(_ text: String) {
-        if text.utf8.starts(with: "ERR ".utf8) { context.stats.errors.add(1, ordering: .relaxed) }
-        appendLine(text)
+        var text = text
+        text.withUTF8 { bytes in
+            if bytes.count >= 4, bytes[0] == UInt8(ascii: "E"), bytes[1] == UInt8(ascii: "R"), bytes[2] == UInt8(ascii: "R"),
+               bytes[3] == UInt8(ascii: " ") {
+                context.stats.errors.add(1, ordering: .relaxed)
+            }
+            holdPushes()
+            output.append(contentsOf: bytes)
+            output.append(UInt8(ascii: "\n"))
+        }
     }
 
     func appendBytes(_ bytes: [UInt8]) {
@@ -290,7 +298,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
 
     func appendLine(_ text: String) {
         holdPushes()
-        output.append(contentsOf: text.utf8)
+        var text = text
+        text.withUTF8 { output.append(contentsOf: $0) }
         output.append(UInt8(ascii: "\n"))
     }
 
