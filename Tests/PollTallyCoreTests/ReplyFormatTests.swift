@@ -144,4 +144,11 @@ struct ReplyFormatTests {
         })
         #expect(columns.count == 1)
     }
+
+    @Test("OK <seq> is the decimal seq, for every number of digits", arguments: [
+        UInt64(0), 1, 9, 10, 99, 100, 12_345, 999_999_999_999, 1_000_000_000_000, UInt64.max,
+    ])
+    func okLine(_ seq: UInt64) {
+        #expect(ReplyFormat.ok(seq) == "OK \(seq)")
+    }
 }

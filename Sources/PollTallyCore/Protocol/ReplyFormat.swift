@@ -13,6 +13,25 @@ public enum ReplyFormat {
         return line
     }
 
+    /// `OK <seq>`, a command's reply: the digits written straight into the `String` (a small
+    /// string, no allocation), where interpolation went through `description` and an append.
+    public static func ok(_ seq: UInt64) -> String {
+        var digits = 1
+        var rest = seq / 10
+        while rest > 0 { digits += 1; rest /= 10 }
+        return String(unsafeUninitializedCapacity: 3 + digits) { buffer in
+            buffer[0] = UInt8(ascii: "O")
+            buffer[1] = UInt8(ascii: "K")
+            buffer[2] = UInt8(ascii: " ")
+            var value = seq
+            for index in stride(from: 2 + digits, through: 3, by: -1) {
+                buffer[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10)
+                value /= 10
+            }
+            return 3 + digits
+        }
+    }
+
     /// The `TALLY` reply line.
     public static func tallyLine(_ tally: Tally) -> String { "TALLY " + tallyBody(tally) }
 

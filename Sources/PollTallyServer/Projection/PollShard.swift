@@ -186,7 +186,7 @@ actor PollShard {
         case .rejected(let rule):
             return (rule.protocolError.line, stateSeq)
         case .unchanged(let seq):
-            return ("OK \(seq)", stateSeq)
+            return (ReplyFormat.ok(seq), stateSeq)
         case .append:
             switch log.append(body) {
             case .failure(let failure):
@@ -201,7 +201,7 @@ actor PollShard {
                     // is logged but not counted, and replay would refuse the log at this seq.
                     return (ProtocolError(.unavailable, "internal error applying seq \(event.seq): \(error)").line, event.seq)
                 }
-                return ("OK \(event.seq)", event.seq)
+                return (ReplyFormat.ok(event.seq), event.seq)
             }
         }
     }
