@@ -281,15 +281,12 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     private func appendReply(_ text: String) {
         var text = text
         text.withUTF8 { bytes in
-            if bytes.count >= 4, bytes[0] == UInt8(ascii: "E"), bytes[1] == UInt8(ascii: "R"), bytes[2] == UInt8(ascii: "R"),
-               bytes[3] == UInt8(ascii: " ") {
-                context.stats.errors.add(1, ordering: .relaxed)
-            }
-            holdPushes()
-            output.append(contentsOf: bytes)
-            output.append(UInt8(ascii: "\n"))
+            if bytes.starts(with: Self.errorPrefix) { context.stats.errors.add(1, ordering: .relaxed) }
+            appendLine(bytes)
         }
     }
+
+    private static let errorPrefix = Array("ERR ".utf8)
 
     func appendBytes(_ bytes: [UInt8]) {
         holdPushes()
@@ -297,9 +294,14 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     }
 
     func appendLine(_ text: String) {
-        holdPushes()
         var text = text
-        text.withUTF8 { output.append(contentsOf: $0) }
+        text.withUTF8 { appendLine($0) }
+    }
+
+    /// A line's bytes, copied at once (`String.UTF8View` went byte by byte), then its newline.
+    private func appendLine(_ bytes: UnsafeBufferPointer<UInt8>) {
+        holdPushes()
+        output.append(contentsOf: bytes)
         output.append(UInt8(ascii: "\n"))
     }
 
