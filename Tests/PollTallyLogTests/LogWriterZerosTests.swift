@@ -54,6 +54,7 @@ struct LogWriterZerosTests {
             let length = try fileSize(segment)
             let first = try recordsLength(segment)
             #expect(length == 69_632)
+            #expect(session.writer.counters.zeroWritesFailed == 0)
             _ = session.appendAndWait(sampleBodies(10..<20))
             #expect(try fileSize(segment) == length, "the second batch went into the zeros")
             let second = try recordsLength(segment)
@@ -93,6 +94,7 @@ struct LogWriterZerosTests {
                 appended += 10
             }
             let durable = Int(session.writer.counters.durableSeq)
+            #expect(session.writer.counters.zeroWritesFailed == UInt64(io.refusedZeros.load(ordering: .relaxed)), "each refusal is counted")
             #expect(durable > 100, "batches that fit are written and synced")
             #expect(durable < 2_000, "until the disk is full")
             #expect(io.refusedZeros.load(ordering: .relaxed) > 1, "the zeros were refused, the batches taken")

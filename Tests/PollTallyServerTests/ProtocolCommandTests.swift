@@ -208,6 +208,7 @@ struct ProtocolCommandTests {
             #expect(values["fsync"] == "always")
             #expect(Int(values["errors"] ?? "") ?? 0 >= 1)
             #expect(Int(values["requests"] ?? "") ?? 0 >= 3)
+            #expect(values["log_zero_writes_failed"] == "0")
             for name in ["uptime_seconds", "connections_total", "watchers", "appended_seq", "fsyncs", "log_batches", "log_bytes_written", "shards", "rss_bytes"] {
                 #expect(values[name] != nil, "STATS lacks \(name)")
             }

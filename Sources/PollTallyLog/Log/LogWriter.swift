@@ -14,9 +14,9 @@ import Synchronization
 /// the whole buffer, writes it with one `pwrite` and, under `--fsync always`, one `fdatasync`, then
 /// tells the `DurabilityObserver`. While it syncs, the next batch accumulates. The batch goes into
 /// zeros written ahead of the records (`reservedLength`), so that the sync does not grow the file
-/// and costs the data's flush alone (about a third less on ext4). When it is idle
-/// it also takes small jobs (`runOnIdleWriter`: a shard's drain for a lone client) and runs them
-/// before its next write, so one thread wake-up both decides and syncs a vote.
+/// and costs the data's flush alone (about a third less on ext4). When it is idle it also takes
+/// small jobs (`runOnIdleWriter`: a shard's drain for a lone client) and runs them before its
+/// next write, so one thread wake-up both decides and syncs a vote.
 ///
 /// Under `interval` and `never`, where a write to the OS is all an acknowledgement waits for, the
 /// server lets the appending threads write instead (`start(observer:appendersWrite:)`): an appender
@@ -27,7 +27,7 @@ import Synchronization
 ///
 /// After any failed write or fdatasync the writer stops for good: `append` returns the failure and
 /// nothing is retried as if it were safe. (The zeros ahead are the exception: failing to write
-/// them costs only their room.)
+/// them costs only their room, and is counted in `Counters.zeroWritesFailed`.)
 public final class LogWriter: Sendable {
     /// A successful append: the seq of the first event of the batch (the rest follow without gaps)
     /// and the time stamped on all of them.
@@ -43,6 +43,9 @@ public final class LogWriter: Sendable {
         public var fsyncs: UInt64
         public var batches: UInt64
         public var bytesWritten: UInt64
+        /// Writes of the zeros ahead that failed (a disk too full for them): the log goes on
+        /// without them, and its syncs cost more until a later one succeeds.
+        public var zeroWritesFailed: UInt64 = 0
         public var failure: LogFailure?
     }
 
@@ -359,6 +362,7 @@ public final class LogWriter: Sendable {
                 segment.length = length
             } catch {
                 segment.length = end
+                state.withLock { $0.counters.zeroWritesFailed += 1 }
             }
         }
     }

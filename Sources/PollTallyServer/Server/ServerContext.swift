@@ -77,6 +77,7 @@ final class ServerContext: Sendable {
         stat("fsyncs", counters.fsyncs)
         stat("log_batches", counters.batches)
         stat("log_bytes_written", counters.bytesWritten)
+        stat("log_zero_writes_failed", counters.zeroWritesFailed)
         stat("writable", counters.failure == nil ? "yes" : "no")
         stat("shards", router.shards.count)
         stat("rss_bytes", SystemInfo.residentBytes)
