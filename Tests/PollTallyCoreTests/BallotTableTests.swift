@@ -73,47 +73,6 @@ struct BallotTableTests {
         }
     }
 
-    @Test("a bulk load equals one insert at a time, and stops at the first repeated voter", arguments: [0, 1, 7, 8, 9, 100, 5000])
-    func bulkLoad(_ count: Int) {
-        var bytes: [UInt8] = []
-        var entries: [BallotTable.LoadEntry] = []
-        var expected = BallotTable()
-        for index in 0..<count {
-            let voter = "voter\(index * 7919 % 100_003)"
-            let ballot = Ballot(option: UInt16(index % 3), seq: UInt64(index + 1))
-            entries.append(BallotTable.LoadEntry(keyStart: bytes.count, keyLength: UInt8(voter.utf8.count), ballot: ballot))
-            bytes += Array(voter.utf8)
-            expected.updateValue(ballot, forKey: voter)
-        }
-        var table = BallotTable(minimumCapacity: count / 2)
-        let duplicate = bytes.withUnsafeBytes { raw in entries.withUnsafeBufferPointer { table.load($0, keys: raw) } }
-        #expect(duplicate == nil)
-        #expect(table == expected)
-        #expect(table.count == count)
-        guard count > 1 else { return }
-        // The same voter again, in the table already or twice in one load.
-        #expect(bytes.withUnsafeBytes { raw in entries.withUnsafeBufferPointer { table.load(UnsafeBufferPointer(rebasing: $0[1...]), keys: raw) } } == 0)
-        var fresh = BallotTable()
-        let twice = [entries[0], entries[1], entries[0]]
-        #expect(bytes.withUnsafeBytes { raw in twice.withUnsafeBufferPointer { fresh.load($0, keys: raw) } } == 2)
-        #expect(fresh.count == 2)
-        // What was added before the repeat is whole: both found, and the table takes more.
-        let voter0 = "voter0", voter1 = "voter\(7919 % 100_003)"
-        #expect(fresh[voter0] == entries[0].ballot && fresh[voter1] == entries[1].ballot)
-        fresh.updateValue(Ballot(option: 2, seq: 99), forKey: "late")
-        #expect(fresh.count == 3 && fresh["late"] == Ballot(option: 2, seq: 99) && fresh[voter0] == entries[0].ballot)
-        // A load into a table that has ballots keeps them, and a copy taken before is not touched.
-        var grown: BallotTable = ["early": Ballot(option: 1, seq: 1)]
-        let before = grown
-        #expect(bytes.withUnsafeBytes { raw in entries.withUnsafeBufferPointer { grown.load($0, keys: raw) } } == nil)
-        #expect(grown.count == count + 1 && grown["early"] == Ballot(option: 1, seq: 1))
-        #expect(before.count == 1 && before["early"] == Ballot(option: 1, seq: 1))
-        for entry in entries {
-            let voter = String(decoding: bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)], as: UTF8.self)
-            #expect(grown[voter] == entry.ballot)
-        }
-    }
-
     @Test("a copy is a value: changing one leaves the other")
     func copyOnWrite() {
         var a: BallotTable = ["ann": Ballot(option: 0, seq: 1), "bob": Ballot(option: 1, seq: 2)]
@@ -154,7 +113,7 @@ struct BallotTableTests {
             let roll = Int.random(in: 0..<20, using: &rng)
             bytes.withUnsafeBytes { raw in
                 // Hints for this voter and another, before anything: they must not disturb a thing.
-                table.prefetch(hash: BallotTable.hash(raw))
+                table.prefetch(hash: table.hash(raw))
                 if roll < 5 {
                     let removed = table.removeValue(bytes: raw)
                     #expect(removed == model.removeValue(forKey: voter), "step \(step)")
@@ -215,7 +174,7 @@ struct BallotTableTests {
         var table = BallotTable()
         for voter in ["a", "nobody", String(repeating: "z", count: 64)] {
             var bytes = Array(voter.utf8)
-            bytes.withUnsafeBytes { table.prefetch(hash: BallotTable.hash($0)) }
+            bytes.withUnsafeBytes { table.prefetch(hash: table.hash($0)) }
             bytes = []
         }
         #expect(table.isEmpty && table.entries.isEmpty)
@@ -227,7 +186,7 @@ struct BallotTableTests {
             let copy = table
             for probe in ["voter\(index)", "voter\(index / 2)", "absent\(index)", "voter\(index + 1)"] {
                 var bytes = Array(probe.utf8)
-                bytes.withUnsafeBytes { table.prefetch(hash: BallotTable.hash($0)) }
+                bytes.withUnsafeBytes { table.prefetch(hash: table.hash($0)) }
                 bytes = []
             }
             #expect(table == copy)

@@ -6,18 +6,23 @@
 /// table    per section: byte offset u64 | byte length u64 | poll count u64
 /// sections per poll: poll id8 | open u8 (1 open, 0 closed) | lastSeq u64
 ///                    | option count u8 | options id8… | question u16-length UTF-8
-///                    | ballot count u32 | ballots: voter id8 | option index u16 | seq u64
+///                    | ballot count u32 | slot count u32 | id bytes u32 | hash key 3 × u64
+///                    | occupancy (slot count / 8 bytes) | id lengths u8… | ids | option indexes u16… | seqs u64…
 /// trailer  CRC32C u32 of every byte before it
 /// id8 = length u8 (1–64) then the id's bytes
 /// ```
-/// Counts are not stored: they are derived from the ballots, so they cannot disagree with them.
+/// The ballots are the poll's `BallotTable` as it was laid out, column by column in slot order
+/// (`BallotTable+Image`): a restart checks each one and writes it back to its slot. Counts are not
+/// stored: they are derived from the ballots, so they cannot disagree with them. Version 1 (the
+/// ballots as a list, reinserted on load) is refused like any other version: the server then
+/// starts from the log and writes version 2 from then on.
 ///
 /// Decoding checks the checksum first, then every length, id, option index and seq, so a file
 /// that is damaged, truncated or simply wrong is refused with the byte offset of the problem and
 /// never traps. Sections are independent byte ranges, so `decodeSection` can run on one core each.
 public enum SnapshotCodec {
     public static let magic: [UInt8] = Array("PTALLYSN".utf8)
-    public static let currentVersion: UInt32 = 1
+    public static let currentVersion: UInt32 = 2
     /// Bytes before the section table.
     public static let headerSize = 40
     /// Bytes of one section table entry.
@@ -29,7 +34,7 @@ public enum SnapshotCodec {
     public static let maxSections = 4096
 
     /// Smallest encodings, used to refuse counts that cannot fit in the bytes left.
-    static let minPollBytes = 2 + 1 + 8 + 1 + 2 * 2 + 2 + 4
+    static let minPollBytes = 2 + 1 + 8 + 1 + 2 * 2 + 2 + 4 + 4 + 4 + 24
     static let minBallotBytes = 2 + 2 + 8
 
     /// Why bytes are not a snapshot. Every case knows the byte offset it refers to.
@@ -118,7 +123,7 @@ public enum SnapshotCodec {
 
     private static func estimatedSize(_ sections: [[String: PollState]]) -> Int {
         sections.reduce(0) { total, section in
-            section.values.reduce(total) { $0 + 128 + $1.tally.options.count * 16 + $1.ballots.count * 24 }
+            section.values.reduce(total) { $0 + 160 + $1.tally.options.count * 16 + $1.ballots.count * 30 }
         }
     }
 
@@ -132,13 +137,7 @@ public enum SnapshotCodec {
         let question = tally.question.utf8
         bytes.appendLittleEndian(UInt16(truncatingIfNeeded: question.count))
         bytes.append(contentsOf: question)
-        bytes.appendLittleEndian(UInt32(truncatingIfNeeded: state.ballots.count))
-        state.ballots.forEachRaw { voter, ballot in
-            bytes.append(UInt8(truncatingIfNeeded: voter.count))
-            bytes.append(contentsOf: voter)
-            bytes.appendLittleEndian(ballot.option)
-            bytes.appendLittleEndian(ballot.seq)
-        }
+        state.ballots.appendImage(to: &bytes)
     }
 
     private static func id(_ value: String, into bytes: inout [UInt8]) {
@@ -285,48 +284,78 @@ public enum SnapshotCodec {
         guard let question = String(validating: raw, as: UTF8.self) else {
             throw .invalid(offset: questionOffset, reason: "poll \(poll): the question is not valid UTF-8")
         }
-        let ballotCountOffset = reader.offset
-        let ballotCount = Int(try reader.u32())
-        guard ballotCount <= reader.remaining / minBallotBytes else { throw .truncated(offset: ballotCountOffset) }
-
-        // Check every ballot in one pass, then load them all into the table in bulk.
-        var entries: [BallotTable.LoadEntry] = []
-        entries.reserveCapacity(ballotCount)
         var counts = [Int](repeating: 0, count: optionCount)
-        var keyBytes = 0
-        for _ in 0..<ballotCount {
-            let ballotOffset = reader.offset
-            let voter = try reader.idBytes()
-            let option = try reader.u16()
-            let seq = try reader.u64()
-            guard Int(option) < optionCount else {
-                throw .invalid(offset: ballotOffset, reason: "poll \(poll): a voter holds option index \(option) of \(optionCount)")
-            }
-            guard seq >= 1, seq <= lastSeq else {
-                throw .invalid(offset: ballotOffset, reason: "poll \(poll): a vote has seq \(seq), not 1–\(lastSeq)")
-            }
-            entries.append(BallotTable.LoadEntry(keyStart: ballotOffset + 1, keyLength: UInt8(voter.count), ballot: PollState.Ballot(option: option, seq: seq)))
-            counts[Int(option)] += 1
-            keyBytes += voter.count
-        }
-        var ballots = BallotTable(minimumCapacity: ballotCount)
-        // The server never lets a poll's voter ids pass what a table holds (`TallyRule.pollFull`);
-        // a file that claims more is refused here rather than trip the table's own limit.
-        guard ballots.canAdd(idBytes: keyBytes) else {
-            throw .invalid(offset: ballotCountOffset, reason: "poll \(poll): its voters' ids take \(keyBytes) bytes, more than a poll may hold")
-        }
-        let duplicate = entries.withUnsafeBufferPointer { ballots.load($0, keys: reader.bytes) }
-        if let duplicate {
-            let entry = entries[duplicate]
-            let voter = String(decoding: UnsafeRawBufferPointer(rebasing: reader.bytes[entry.keyStart..<entry.keyStart + Int(entry.keyLength)]), as: UTF8.self)
-            throw .invalid(offset: entry.keyStart - 1, reason: "poll \(poll): voter \(voter) has two ballots")
-        }
+        let ballots = try decodeBallots(&reader, poll: poll, optionCount: optionCount, lastSeq: lastSeq, counts: &counts)
         var tally = Tally(poll: poll, options: options, question: question, seq: lastSeq)
         tally.counts = counts
         tally.isOpen = flag == 1
         var state = PollState(tally: tally)
         state.ballots = ballots
         return state
+    }
+
+    /// A poll's ballot table from its image (`BallotTable+Image`), every entry checked; each
+    /// ballot is counted into `counts`.
+    private static func decodeBallots(_ reader: inout Reader, poll: String, optionCount: Int, lastSeq: UInt64,
+                                      counts: inout [Int]) throws(DecodeError) -> BallotTable {
+        let ballotCountOffset = reader.offset
+        let ballotCount = Int(try reader.u32())
+        let slotCount = Int(try reader.u32())
+        let idBytesOffset = reader.offset
+        let idBytes = Int(try reader.u32())
+        let keyOffset = reader.offset
+        let key = IDHash.Key(s0: try reader.u64(), s1: try reader.u64(), s2: try reader.u64())
+        guard ballotCount <= reader.remaining / minBallotBytes else { throw .truncated(offset: ballotCountOffset) }
+        guard slotCount % 8 == 0 else {
+            throw .invalid(offset: ballotCountOffset + 4, reason: "poll \(poll): \(slotCount) slots is not a multiple of 8")
+        }
+        let occupancyOffset = reader.offset
+        let occupancy = try reader.bytes(slotCount / 8)
+        let lengthsOffset = reader.offset
+        let lengths = try reader.bytes(ballotCount)
+        let idsOffset = reader.offset
+        let ids = try reader.bytes(idBytes)
+        let optionsOffset = reader.offset
+        let options = try reader.bytes(ballotCount * 2)
+        let seqsOffset = reader.offset
+        let seqs = try reader.bytes(ballotCount * 8)
+        let image = BallotTable.Image(slotCount: slotCount, hashKey: key, occupancy: occupancy, lengths: lengths, ids: ids,
+                                      options: options, seqs: seqs)
+        do throws(BallotTable.ImageFault) {
+            return try BallotTable(image: image, optionCount: optionCount, lastSeq: lastSeq, counts: &counts)
+        } catch {
+            /// The offset of ballot `index`'s voter id, and the id.
+            func voter(_ index: Int) -> (offset: Int, id: String) {
+                let start = lengths.prefix(index).reduce(0) { $0 + Int($1) }
+                let length = Int(lengths[index])
+                let id = start + length <= ids.count ? String(decoding: UnsafeRawBufferPointer(rebasing: ids[start..<start + length]), as: UTF8.self) : "?"
+                return (idsOffset + start, id)
+            }
+            switch error {
+            case .hashKey:
+                throw .invalid(offset: keyOffset, reason: "poll \(poll): its table's hash key is not three odd numbers")
+            case .shape:
+                throw .invalid(offset: ballotCountOffset, reason: "poll \(poll): \(ballotCount) ballots do not fit a table of \(slotCount) slots")
+            case .idLength(let index):
+                throw .invalid(offset: lengthsOffset + index, reason: "poll \(poll): voter id length \(lengths[index]) is not 1–\(Identifier.maxLength)")
+            case .idBytes:
+                throw .invalid(offset: idBytesOffset, reason: "poll \(poll): the voter ids take \(idBytes) bytes, their lengths say otherwise")
+            case .invalidID(let index):
+                throw .invalid(offset: voter(index).offset, reason: "poll \(poll): invalid voter id of \(lengths[index]) bytes")
+            case .option(let index):
+                throw .invalid(offset: optionsOffset + index * 2, reason: "poll \(poll): voter \(voter(index).id) holds an option index past its \(optionCount) options")
+            case .seq(let index):
+                throw .invalid(offset: seqsOffset + index * 8, reason: "poll \(poll): voter \(voter(index).id) has a vote whose seq is not 1–\(lastSeq)")
+            case .occupancy:
+                throw .invalid(offset: occupancyOffset, reason: "poll \(poll): the occupied slots are not its \(ballotCount) ballots")
+            case .misplaced(let index):
+                let (offset, id) = voter(index)
+                throw .invalid(offset: offset, reason: "poll \(poll): voter \(id) is not where its table would look for it")
+            case .duplicate(let index):
+                let (offset, id) = voter(index)
+                throw .invalid(offset: offset, reason: "poll \(poll): voter \(id) has two ballots")
+            }
+        }
     }
 
     /// Bounds-checked little-endian reads that throw `truncated` with the field's offset.

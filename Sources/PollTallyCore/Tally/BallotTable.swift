@@ -9,9 +9,10 @@ import CPUHints
 /// takes half the memory and builds about three times faster from raw bytes, which is what makes
 /// a restart from a large snapshot fit in a second.
 ///
-/// Ids are hashed with `IDHash` (keyed per process, a few nanoseconds an id where `Hasher` costs
-/// some sixty). Nothing about the layout is persisted: a snapshot stores the entries and a
-/// restart inserts them again.
+/// Ids are hashed with `IDHash` (a few nanoseconds an id where `Hasher` costs some sixty), under
+/// the key the table was created with: this process's key for a new table, the stored one for a
+/// table a snapshot brought back. A snapshot stores the whole layout, slots, arena and key
+/// (`BallotTable+Image`), so a restart checks it and copies it instead of inserting every entry.
 ///
 /// Limit: the ids of a poll's current voters must fit in `keyCapacity` bytes (4 GiB: some 67
 /// million voters of 64-byte ids). `canAdd` says whether one more fits; the state machine refuses
@@ -30,28 +31,39 @@ public struct BallotTable: Sendable {
     }
 
     /// A power of two in count (or empty), never more than 3/4 occupied.
-    private var slots: [Slot] = []
+    var slots: [Slot] = []
     /// The ids' bytes; a slot refers to its id by offset and length.
-    private var keys: [UInt8] = []
+    var keys: [UInt8] = []
     /// Arena bytes no slot refers to any more (ids of retracted votes).
-    private var garbage = 0
+    var garbage = 0
+    /// What ids are hashed with, for the table's whole life (a hash computed once stays valid).
+    let hashKey: IDHash.Key
     /// Bytes of ids the arena may hold: 32-bit offsets. Smaller only in tests.
     let keyCapacity: Int
     /// Voters with a ballot.
-    public private(set) var count = 0
+    public internal(set) var count = 0
 
     public init() {
         keyCapacity = Int(UInt32.max)
+        hashKey = IDHash.processKey
+    }
+
+    /// An empty table whose ids are hashed with `hashKey`: one a snapshot brings back.
+    init(hashKey: IDHash.Key) {
+        keyCapacity = Int(UInt32.max)
+        self.hashKey = hashKey
     }
 
     /// An empty table whose ids may take `keyCapacity` bytes: for tests of the limit.
     init(keyCapacity: Int) {
         self.keyCapacity = min(keyCapacity, Int(UInt32.max))
+        hashKey = IDHash.processKey
     }
 
     /// An empty table that holds `count` ballots with ids of `keyBytes` bytes in all without growing.
     public init(minimumCapacity count: Int, keyBytes: Int = 0) {
         keyCapacity = Int(UInt32.max)
+        hashKey = IDHash.processKey
         if count > 0 { slots = Array(repeating: Slot(), count: Self.capacity(for: count)) }
         keys.reserveCapacity(keyBytes)
     }
@@ -73,7 +85,7 @@ public struct BallotTable: Sendable {
     /// The ballot of the voter whose id is `bytes`.
     public subscript(bytes bytes: UnsafeRawBufferPointer) -> Ballot? {
         guard !slots.isEmpty else { return nil }
-        let (index, found) = find(bytes, hash: IDHash.hash(bytes))
+        let (index, found) = find(bytes, hash: hash(bytes))
         guard found else { return nil }
         let slot = slots[index]
         return Ballot(option: slot.option, seq: slot.seq)
@@ -92,86 +104,6 @@ public struct BallotTable: Sendable {
         update(bytes: bytes, ballot, replace: false) == nil
     }
 
-    /// A ballot to load in bulk: its voter id is `keyLength` bytes at `keyStart` of a buffer.
-    public struct LoadEntry: Sendable {
-        public var keyStart: Int
-        public var keyLength: UInt8
-        public var ballot: Ballot
-
-        public init(keyStart: Int, keyLength: UInt8, ballot: Ballot) {
-            self.keyStart = keyStart
-            self.keyLength = keyLength
-            self.ballot = ballot
-        }
-    }
-
-    /// Adds `entries`, whose voter ids (valid ids) lie in `keys`: a restart's bulk load. Returns
-    /// the index of the first entry whose voter already has a ballot (in the table, or earlier in
-    /// `entries`); the entries before it are added, it and the rest are not.
-    ///
-    /// Faster than one `insertNew` each: it prefetches each entry's home slot a few entries ahead
-    /// of inserting it, so the cache misses of a large table overlap instead of queueing.
-    public mutating func load(_ entries: UnsafeBufferPointer<LoadEntry>, keys bytes: UnsafeRawBufferPointer) -> Int? {
-        guard !entries.isEmpty else { return nil }
-        // One allocation of the final size, not a doubling per power of two on the way there.
-        if (count + entries.count) * 4 > slots.count * 3 { grow(to: Self.capacity(for: count + entries.count)) }
-        let newKeyBytes = entries.reduce(0) { $0 + Int($1.keyLength) }
-        if keys.count + newKeyBytes > keyCapacity { compactKeys() }
-        precondition(keys.count + newKeyBytes <= keyCapacity, "a poll's voter ids passed 4 GiB")
-        // The new arena is built in place, ids copied straight to their offsets: an `append` per
-        // id cost more than the insert itself. Entry i is hashed and its home slot prefetched at
-        // step i, and inserted at step i + lookahead.
-        let lookahead = 16, ring = 32
-        let mask = slots.count - 1
-        let oldKeys = keys
-        var duplicate: Int?
-        var added = 0
-        keys = [UInt8](unsafeUninitializedCapacity: oldKeys.count + newKeyBytes) { arena, initialized in
-            oldKeys.withUnsafeBytes { old in
-                if let base = old.baseAddress, let to = arena.baseAddress { UnsafeMutableRawPointer(to).copyMemory(from: base, byteCount: old.count) }
-            }
-            var end = oldKeys.count
-            defer { initialized = end }
-            guard let arenaBase = arena.baseAddress, let source = bytes.baseAddress else { return }
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: ring) { hashes in
-                slots.withUnsafeMutableBufferPointer { slots in
-                    guard let slotBase = slots.baseAddress else { return }
-                    for step in 0..<(entries.count + lookahead) {
-                        if step < entries.count {
-                            let entry = entries[step]
-                            let hash = IDHash.hash(UnsafeRawBufferPointer(start: source + entry.keyStart, count: Int(entry.keyLength)))
-                            hashes[step & (ring - 1)] = hash
-                            polltally_prefetch(slotBase + (Int(truncatingIfNeeded: hash) & mask))
-                        }
-                        let index = step - lookahead
-                        guard index >= 0 else { continue }
-                        let entry = entries[index]
-                        let key = source + entry.keyStart
-                        let length = Int(entry.keyLength)
-                        let hash = hashes[index & (ring - 1)]
-                        let tag = Self.tag(hash)
-                        var slot = Int(truncatingIfNeeded: hash) & mask
-                        while slots[slot].keyLength != 0 {
-                            if slots[slot].tag == tag, slots[slot].keyLength == entry.keyLength,
-                               IDBytes.equal(arenaBase + Int(slots[slot].keyOffset), key, count: length) {
-                                duplicate = index
-                                return
-                            }
-                            slot = (slot + 1) & mask
-                        }
-                        UnsafeMutableRawPointer(arenaBase + end).copyMemory(from: key, byteCount: length)
-                        slots[slot] = Slot(keyOffset: UInt32(end), keyLength: entry.keyLength, tag: tag,
-                                           option: entry.ballot.option, seq: entry.ballot.seq)
-                        end += length
-                        added += 1
-                    }
-                }
-            }
-        }
-        count += added
-        return duplicate
-    }
-
     /// Removes `voter`'s ballot; returns it.
     @discardableResult
     public mutating func removeValue(forKey voter: String) -> Ballot? {
@@ -182,10 +114,10 @@ public struct BallotTable: Sendable {
     /// Removes the ballot of the voter whose id is `bytes`; returns it.
     @discardableResult
     public mutating func removeValue(bytes: UnsafeRawBufferPointer) -> Ballot? {
-        removeValue(bytes: bytes, hash: IDHash.hash(bytes))
+        removeValue(bytes: bytes, hash: hash(bytes))
     }
 
-    /// `removeValue(bytes:)` for a caller that already hashed the id (`Self.hash(_:)`).
+    /// `removeValue(bytes:)` for a caller that already hashed the id (`hash(_:)`).
     @discardableResult
     mutating func removeValue(bytes: UnsafeRawBufferPointer, hash: UInt64) -> Ballot? {
         guard !slots.isEmpty else { return nil }
@@ -196,7 +128,7 @@ public struct BallotTable: Sendable {
         return Ballot(option: removed.option, seq: removed.seq)
     }
 
-    /// Starts loading the home slot of the voter whose id hashes to `hash` (`Self.hash(_:)`) into
+    /// Starts loading the home slot of the voter whose id hashes to `hash` (`hash(_:)`) into
     /// the cache, so that a lookup of them a little later does not wait for memory. Changes
     /// nothing, yet is mutating so that it reaches the slots in place: a read of a table inside an
     /// array of polls retains the slots' storage, and replay's time went up 13% waiting on those
@@ -221,10 +153,10 @@ public struct BallotTable: Sendable {
     /// Gives the voter whose id is `bytes` (a valid id) `ballot`, unless they already hold one for
     /// the same option: a vote's one lookup, where `subscript` then `updateValue` would take two.
     public mutating func move(bytes: UnsafeRawBufferPointer, to ballot: Ballot) -> Move {
-        move(bytes: bytes, hash: IDHash.hash(bytes), to: ballot)
+        move(bytes: bytes, hash: hash(bytes), to: ballot)
     }
 
-    /// `move(bytes:to:)` for a caller that already hashed the id (`Self.hash(_:)`): replay hashes
+    /// `move(bytes:to:)` for a caller that already hashed the id (`hash(_:)`): replay hashes
     /// each voter once, to prefetch its slot a few records ahead and then to apply the vote.
     mutating func move(bytes: UnsafeRawBufferPointer, hash: UInt64, to ballot: Ballot) -> Move {
         if (count + 1) * 4 > slots.count * 3 { grow() }
@@ -268,9 +200,9 @@ public struct BallotTable: Sendable {
         return min(longest, slots.count)
     }
 
-    /// The hash this table files the id `bytes` under (per process; see `IDHash`).
+    /// The hash this table files the id `bytes` under (with its own key; see `IDHash`).
     @inline(__always)
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 { IDHash.hash(bytes) }
+    func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 { IDHash.hash(bytes, key: hashKey) }
 
     // MARK: - Internals
 
@@ -281,7 +213,7 @@ public struct BallotTable: Sendable {
     }
 
     @inline(__always)
-    private static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 56) }
+    static func tag(_ hash: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: hash >> 56) }
 
     /// The slot holding `bytes`, or the empty slot where it would go.
     @inline(__always)
@@ -307,7 +239,7 @@ public struct BallotTable: Sendable {
 
     private mutating func update(bytes: UnsafeRawBufferPointer, _ ballot: Ballot, replace: Bool) -> Ballot? {
         if (count + 1) * 4 > slots.count * 3 { grow() }
-        let hash = IDHash.hash(bytes)
+        let hash = self.hash(bytes)
         let (index, found) = find(bytes, hash: hash)
         if found {
             let old = slots[index]
@@ -355,7 +287,7 @@ public struct BallotTable: Sendable {
 
     private func homeHash(of slot: Slot) -> UInt64 {
         keys.withUnsafeBytes { arena in
-            IDHash.hash(UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]))
+            IDHash.hash(UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]), key: hashKey)
         }
     }
 
@@ -385,7 +317,7 @@ public struct BallotTable: Sendable {
                         let slot = old[position]
                         guard slot.keyLength != 0 else { continue }
                         let key = UnsafeRawBufferPointer(start: base + Int(slot.keyOffset), count: Int(slot.keyLength))
-                        var index = Int(truncatingIfNeeded: IDHash.hash(key)) & mask
+                        var index = Int(truncatingIfNeeded: IDHash.hash(key, key: hashKey)) & mask
                         while slots[index].keyLength != 0 { index = (index + 1) & mask }
                         slots[index] = slot
                     }

@@ -1,15 +1,28 @@
 /// The keyed hash of ids that the projection's tables use: a multiply-and-fold hash in the manner
 /// of wyhash over 8-byte words.
 ///
-/// Keyed by secrets drawn at random once per process (they never leave it), so ids crafted
-/// without them cannot be made to collide on purpose; it costs a few nanoseconds an id where
-/// `Hasher` (SipHash) costs some sixty, which would be most of a restart's time. Never persisted:
-/// values differ from one process to the next.
+/// Keyed by secrets drawn at random (`processKey`, once per process), so ids crafted without them
+/// cannot be made to collide on purpose; it costs a few nanoseconds an id where `Hasher`
+/// (SipHash) costs some sixty, which would be most of a restart's time. A ballot table keeps the
+/// key it was created with for its whole life, and a snapshot stores it with the table's layout,
+/// so a restart takes the table back as it was instead of hashing every id into a new one (see
+/// `BallotTable+Image`). The key is in the data folder then, readable only by whoever can read the
+/// votes themselves.
 enum IDHash {
-    /// Per-process random keys of `hash`.
-    private static let secrets: (UInt64, UInt64, UInt64) = {
+    /// The secrets of one keying of `hash`. Each is odd, so no word can zero the state.
+    struct Key: Equatable, Sendable {
+        var s0: UInt64
+        var s1: UInt64
+        var s2: UInt64
+
+        var isValid: Bool { s0 & s1 & s2 & 1 == 1 }
+    }
+
+    /// Drawn at random once per process: the key of every table this process creates and of the
+    /// poll index.
+    static let processKey: Key = {
         var generator = SystemRandomNumberGenerator()
-        return (generator.next() | 1, generator.next() | 1, generator.next() | 1)
+        return Key(s0: generator.next() | 1, s1: generator.next() | 1, s2: generator.next() | 1)
     }()
 
     /// The 128-bit product of `a` and `b`, folded to 64 bits.
@@ -23,8 +36,8 @@ enum IDHash {
     /// state by a folded 128-bit multiply with a secret; the secrets make the result unpredictable
     /// without them, and keep a word from zeroing the state.
     @inline(__always)
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-        let (s0, s1, s2) = secrets
+    static func hash(_ bytes: UnsafeRawBufferPointer, key: Key) -> UInt64 {
+        let (s0, s1, s2) = (key.s0, key.s1, key.s2)
         let count = bytes.count
         var state = s2 ^ (UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15)
         var offset = 0
@@ -47,5 +60,9 @@ enum IDHash {
         }
         return fold(state ^ s1, state ^ s2 ^ 0xE703_7ED1_A0B4_28DB)
     }
+
+    /// `hash(_:key:)` with this process's key.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 { hash(bytes, key: processKey) }
 
 }

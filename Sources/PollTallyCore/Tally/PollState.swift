@@ -47,7 +47,7 @@ public struct PollState: Sendable, Equatable {
     }
 
     /// Applies a logged vote for the option at index `option` (nil: a retraction) by the voter
-    /// whose id is `voter` (hashed: `BallotTable.hash`), event `seq`, from id bytes:
+    /// whose id is `voter` (hashed: `ballots.hash(_:)`), event `seq`, from id bytes:
     /// `Projection.apply(record:)`'s work on this poll, done in place.
     mutating func apply(voter: UnsafeRawBufferPointer, hash: UInt64, option: Int?, seq: UInt64, unlessCovered: Bool) -> RecordOutcome {
         if unlessCovered, tally.lastSeq >= seq { return .covered }

@@ -14,7 +14,7 @@ public struct PreparedRecord: Sendable {
     /// The option's index in the poll, or -1 for a retraction.
     let option: Int
     let seq: UInt64
-    /// `BallotTable.hash` of the voter id.
+    /// The voter id hashed with its poll's table's key (`BallotTable.hash(_:)`).
     let voterHash: UInt64
     /// The voter id's bytes within the payload.
     let voter: Range<Int>

@@ -56,7 +56,7 @@ extension Projection {
     public mutating func prepare(record payload: UnsafeRawBufferPointer) -> PreparedRecord {
         guard let view = try? EventView(payload), view.kind == .voteCast || view.kind == .voteRetracted,
               let position = index.position(of: UnsafeRawBufferPointer(rebasing: payload[view.poll])) else { return .readInFull }
-        let voterHash = BallotTable.hash(UnsafeRawBufferPointer(rebasing: payload[view.voter]))
+        let voterHash = IDHash.hash(UnsafeRawBufferPointer(rebasing: payload[view.voter]), key: states[position].ballots.hashKey)
         var option = -1
         if view.kind == .voteCast {
             guard let found = optionIDs.index(of: UnsafeRawBufferPointer(rebasing: payload[view.option]), inPoll: position) else {
@@ -101,7 +101,7 @@ extension Projection {
                     throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID)))
                 }
             }
-            switch states[position].apply(voter: voterID, hash: BallotTable.hash(voterID), option: option, seq: view.seq, unlessCovered: unlessCovered) {
+            switch states[position].apply(voter: voterID, hash: IDHash.hash(voterID, key: states[position].ballots.hashKey), option: option, seq: view.seq, unlessCovered: unlessCovered) {
             case .applied: return (view.seq, true)
             case .covered: return (view.seq, false)
             case .closed: throw .rule(.pollClosed(Self.string(pollID)))

@@ -1,0 +1,192 @@
+/// A ballot table's layout as a snapshot stores it, and its rebuilding from those bytes.
+///
+/// The image is the table itself, column by column: which slots are occupied, then for each
+/// occupied slot in slot order its id's length, the ids back to back (the arena, compacted),
+/// each ballot's option and each ballot's seq, with the hash key the slots were placed under.
+/// Reading it back is one pass in slot order that checks every entry and writes it to the slot it
+/// had; nothing is inserted, so a restart reads memory front to back instead of waiting on a
+/// cache miss per voter.
+///
+/// Nothing is trusted: every id, option and seq is checked, every entry must sit where a lookup
+/// finds it (no empty slot between its home and it) and no voter may appear twice.
+extension BallotTable {
+    /// The columns of one table's image, as views into the bytes they were read from.
+    struct Image {
+        /// 0 (no ballots) or a power of two of at least 8, at least 4/3 the ballots.
+        var slotCount: Int
+        var hashKey: IDHash.Key
+        /// Bit `i % 8` of byte `i / 8` is set when slot `i` holds a ballot: `slotCount / 8` bytes.
+        var occupancy: UnsafeRawBufferPointer
+        /// One byte per ballot, in slot order: the length of its voter id.
+        var lengths: UnsafeRawBufferPointer
+        /// The voter ids, back to back, in slot order.
+        var ids: UnsafeRawBufferPointer
+        /// A little-endian u16 per ballot: the option's index.
+        var options: UnsafeRawBufferPointer
+        /// A little-endian u64 per ballot: the seq of the event that cast it.
+        var seqs: UnsafeRawBufferPointer
+
+        var count: Int { lengths.count }
+    }
+
+    /// Why an image is not a table. `ballot` is the index of the ballot (in slot order) at fault.
+    enum ImageFault: Error, Equatable {
+        /// A secret of the hash key is even (`IDHash.Key.isValid`).
+        case hashKey
+        /// The slot count is not 0 (no ballots) or a power of two from 8 with room to spare, or a
+        /// column's size does not follow from it and the ballot count.
+        case shape
+        case idLength(ballot: Int)
+        /// The lengths do not add up to the ids' byte count.
+        case idBytes
+        case invalidID(ballot: Int)
+        case option(ballot: Int)
+        case seq(ballot: Int)
+        /// The occupied slots are not as many as the ballots.
+        case occupancy
+        /// The ballot is not where a lookup of its voter would find it.
+        case misplaced(ballot: Int)
+        /// The ballot's voter has a ballot earlier in the table.
+        case duplicate(ballot: Int)
+    }
+
+    /// The hash key, slot count and columns of this table, appended to `bytes`:
+    /// `ballot count u32 | slot count u32 | id bytes u32 | key 3 × u64 | occupancy | lengths | ids | options u16… | seqs u64…`.
+    func appendImage(to bytes: inout [UInt8]) {
+        let slotCount = count == 0 ? 0 : slots.count
+        let idBytes = keys.count - garbage
+        bytes.appendLittleEndian(UInt32(truncatingIfNeeded: count))
+        bytes.appendLittleEndian(UInt32(truncatingIfNeeded: slotCount))
+        bytes.appendLittleEndian(UInt32(truncatingIfNeeded: idBytes))
+        bytes.appendLittleEndian(hashKey.s0)
+        bytes.appendLittleEndian(hashKey.s1)
+        bytes.appendLittleEndian(hashKey.s2)
+        guard slotCount > 0 else { return }
+        bytes.reserveCapacity(bytes.count + slotCount / 8 + count * 11 + idBytes)
+        var byte: UInt8 = 0
+        for (index, slot) in slots.enumerated() {
+            if slot.keyLength != 0 { byte |= 1 << UInt8(index & 7) }
+            if index & 7 == 7 {
+                bytes.append(byte)
+                byte = 0
+            }
+        }
+        for slot in slots where slot.keyLength != 0 { bytes.append(slot.keyLength) }
+        keys.withUnsafeBytes { arena in
+            for slot in slots where slot.keyLength != 0 {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: arena[Int(slot.keyOffset)..<Int(slot.keyOffset) + Int(slot.keyLength)]))
+            }
+        }
+        for slot in slots where slot.keyLength != 0 { bytes.appendLittleEndian(slot.option) }
+        for slot in slots where slot.keyLength != 0 { bytes.appendLittleEndian(slot.seq) }
+    }
+
+    /// The table an image describes, every entry checked; adds each ballot to `counts` (one per
+    /// option, `optionCount` of them). Options must be below `optionCount`, seqs in `1...lastSeq`.
+    init(image: Image, optionCount: Int, lastSeq: UInt64, counts: inout [Int]) throws(ImageFault) {
+        self.init(hashKey: image.hashKey)
+        let count = image.count
+        guard image.hashKey.isValid else { throw .hashKey }
+        guard count > 0 else {
+            guard image.slotCount == 0, image.occupancy.isEmpty, image.ids.isEmpty else { throw .shape }
+            return
+        }
+        guard image.slotCount >= 8, image.slotCount & (image.slotCount - 1) == 0, count * 4 <= image.slotCount * 3,
+              image.occupancy.count == image.slotCount / 8, image.options.count == count * 2, image.seqs.count == count * 8,
+              image.ids.count <= Int(UInt32.max), counts.count == optionCount else { throw .shape }
+        // The lengths; then every byte of the ids, all at once (every id is then valid, its
+        // length being 1–64); then the slots. The walk starts after the first empty slot, so
+        // that every run of occupied slots is met from its start (a run may wrap past the end).
+        var idBytes = 0
+        for ballot in 0..<count {
+            let length = Int(image.lengths[ballot])
+            guard length >= 1, length <= Identifier.maxLength else { throw .idLength(ballot: ballot) }
+            idBytes += length
+        }
+        guard idBytes == image.ids.count else { throw .idBytes }
+        if let bad = image.ids.firstIndex(where: { !Identifier.isAllowed($0) }) {
+            var ballot = 0, end = 0
+            while end + Int(image.lengths[ballot]) <= bad { end += Int(image.lengths[ballot]); ballot += 1 }
+            throw .invalidID(ballot: ballot)
+        }
+        var occupied = 0
+        for byte in image.occupancy { occupied += byte.nonzeroBitCount }
+        guard occupied == count else { throw .occupancy }
+        var firstEmpty = 0
+        while image.occupancy[firstEmpty >> 3] & (1 << UInt8(firstEmpty & 7)) != 0 { firstEmpty += 1 }
+        var firstBallot = 0
+        for slot in 0..<firstEmpty where image.occupancy[slot >> 3] & (1 << UInt8(slot & 7)) != 0 { firstBallot += 1 }
+        var firstOffset = 0
+        for index in 0..<firstBallot { firstOffset += Int(image.lengths[index]) }
+
+        keys = Array(image.ids)
+        slots = Array(repeating: Slot(), count: image.slotCount)
+        let walk = Walk(image: image, optionCount: optionCount, lastSeq: lastSeq, key: hashKey, firstEmpty: firstEmpty,
+                        firstBallot: firstBallot, firstOffset: firstOffset)
+        let fault = keys.withUnsafeBytes { arena in
+            slots.withUnsafeMutableBufferPointer { slots in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    guard let arena = arena.baseAddress, let slots = slots.baseAddress, let counts = counts.baseAddress else { return ImageFault?.some(.shape) }
+                    return walk.place(into: slots, arena: arena, counts: counts)
+                }
+            }
+        }
+        if let fault { throw fault }
+        self.count = count
+    }
+
+    /// The walk over an image's slots, with everything it reads in locals of its own (in the
+    /// initializer's closures they lived on the stack, a load and store at every use).
+    private struct Walk {
+        let image: Image
+        let optionCount: Int
+        let lastSeq: UInt64
+        let key: IDHash.Key
+        let firstEmpty: Int, firstBallot: Int, firstOffset: Int
+
+        /// Checks each ballot's option, seq and place and writes it to its slot (the slots are
+        /// empty, the ids in `arena` checked already); nil when every one is right.
+        func place(into slots: UnsafeMutablePointer<Slot>, arena: UnsafeRawPointer, counts: UnsafeMutablePointer<Int>) -> ImageFault? {
+            let count = image.count, slotCount = image.slotCount, mask = slotCount - 1
+            let occupancy = image.occupancy, lengths = image.lengths, options = image.options, seqs = image.seqs
+            var ballot = firstBallot, offset = firstOffset
+            var run = 0
+            for step in 0..<slotCount {
+                let slot = (firstEmpty + step) & mask
+                guard occupancy[slot >> 3] & (1 << UInt8(slot & 7)) != 0 else {
+                    run = 0
+                    continue
+                }
+                if ballot == count {
+                    ballot = 0
+                    offset = 0
+                }
+                let length = Int(lengths[ballot])
+                let option = UInt16(littleEndian: options.loadUnaligned(fromByteOffset: ballot &* 2, as: UInt16.self))
+                guard Int(option) < optionCount else { return .option(ballot: ballot) }
+                let seq = UInt64(littleEndian: seqs.loadUnaligned(fromByteOffset: ballot &* 8, as: UInt64.self))
+                guard seq >= 1, seq <= lastSeq else { return .seq(ballot: ballot) }
+                let hash = IDHash.hash(UnsafeRawBufferPointer(start: arena + offset, count: length), key: key)
+                let home = Int(truncatingIfNeeded: hash) & mask
+                guard (slot &- home) & mask <= run else { return .misplaced(ballot: ballot) }
+                let tag = BallotTable.tag(hash)
+                var probe = home
+                while probe != slot {
+                    let other = slots[probe]
+                    if other.tag == tag, Int(other.keyLength) == length,
+                       IDBytes.equal(arena + Int(other.keyOffset), arena + offset, count: length) {
+                        return .duplicate(ballot: ballot)
+                    }
+                    probe = (probe + 1) & mask
+                }
+                slots[slot] = Slot(keyOffset: UInt32(truncatingIfNeeded: offset), keyLength: UInt8(truncatingIfNeeded: length),
+                                   tag: tag, option: option, seq: seq)
+                counts[Int(option)] += 1
+                run += 1
+                offset += length
+                ballot += 1
+            }
+            return nil
+        }
+    }
+}
