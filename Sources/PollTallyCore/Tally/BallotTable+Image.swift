@@ -1,3 +1,5 @@
+import CPUHints
+
 /// A ballot table's layout as a snapshot stores it, and its rebuilding from those bytes.
 ///
 /// The image is the table itself, column by column: which slots are occupied, then for each
@@ -119,8 +121,21 @@ extension BallotTable {
         var firstOffset = 0
         for index in 0..<firstBallot { firstOffset += Int(image.lengths[index]) }
 
-        keys = Array(image.ids)
-        slots = Array(repeating: Slot(), count: image.slotCount)
+        // Fresh memory, its pages asked for in one call each (`polltally_populate`).
+        keys = [UInt8](unsafeUninitializedCapacity: image.ids.count) { buffer, initialized in
+            if let base = buffer.baseAddress, let ids = image.ids.baseAddress {
+                polltally_populate(base, UInt(image.ids.count))
+                UnsafeMutableRawPointer(base).copyMemory(from: ids, byteCount: image.ids.count)
+            }
+            initialized = image.ids.count
+        }
+        slots = [Slot](unsafeUninitializedCapacity: image.slotCount) { buffer, initialized in
+            if let base = buffer.baseAddress {
+                polltally_populate(base, UInt(image.slotCount * MemoryLayout<Slot>.stride))
+                base.initialize(repeating: Slot(), count: image.slotCount)
+            }
+            initialized = image.slotCount
+        }
         let walk = Walk(image: image, optionCount: optionCount, lastSeq: lastSeq, key: hashKey, firstEmpty: firstEmpty,
                         firstBallot: firstBallot, firstOffset: firstOffset)
         let fault = keys.withUnsafeBytes { arena in
