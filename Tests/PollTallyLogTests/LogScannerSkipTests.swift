@@ -23,6 +23,70 @@ struct LogScannerSkipTests {
         }
     }
 
+    /// A byte of event `seq`'s payload after its head (kind and seq), in `layout`'s segment `index`.
+    static func payloadByte(_ layout: [(path: String, offsets: [Int64])], segment index: Int, seq: Int, firstSeq: Int) -> Int {
+        Int(layout[index].offsets[seq - firstSeq]) + RecordFrame.headerSize + 17 + 2 // past the head: kind u8, seq u64, timestamp u64
+    }
+
+    @Test("records before fromSeq in its segment are hopped over, their checksums left to verifySegment", arguments: [false, true])
+    func recordsBeforeFromSeqAreHopped(mapsFiles: Bool) throws {
+        try withTempFolder { path in
+            let layout = try LogScannerTests.makeLog(path, firsts: [1, 11, 21], last: 25)
+            var bytes = try readFileBytes(layout[1].path)
+            let damaged = Self.payloadByte(layout, segment: 1, seq: 12, firstSeq: 11)
+            bytes[damaged] ^= 0x01
+            try writeFileBytes(layout[1].path, bytes)
+            let (events, _, summary) = try scanAll(path, fromSeq: 15, mapsFiles: mapsFiles)
+            #expect(events.map(\.seq) == Array(15...25))
+            #expect(summary.lastSeq == 25 && summary.events == 11)
+            // A scan that visits event 12 checks it, and so does the background verify's call.
+            #expect(scanError(path).flatMap(corruptRecordInfo)?.offset == layout[1].offsets[1])
+            let segments = try LogDirectory(path: path).segments()
+            #expect(throws: LogError.self) {
+                try LogScanner(directory: LogDirectory(path: path)).verifySegment(segments[1], expectedFirstSeq: 11, throughSeq: 14)
+            }
+            // Through the event before the damage it is clean.
+            #expect(try LogScanner(directory: LogDirectory(path: path)).verifySegment(segments[1], expectedFirstSeq: 11, throughSeq: 11) == 11)
+        }
+    }
+
+    @Test("the last record hopped over is checked in full; damage is named at its own offset", arguments: [false, true])
+    func lastHoppedRecordIsChecked(mapsFiles: Bool) throws {
+        try withTempFolder { path in
+            let layout = try LogScannerTests.makeLog(path, firsts: [1, 11, 21], last: 25)
+            var bytes = try readFileBytes(layout[1].path)
+            bytes[Self.payloadByte(layout, segment: 1, seq: 14, firstSeq: 11)] ^= 0x01
+            try writeFileBytes(layout[1].path, bytes)
+            do throws(LogError) {
+                _ = try scanAll(path, fromSeq: 15, mapsFiles: mapsFiles)
+                Issue.record("the damage in event 14, the last one hopped over, went unseen")
+            } catch {
+                #expect(corruptRecordInfo(error)?.offset == layout[1].offsets[3], "\(error)")
+            }
+        }
+    }
+
+    @Test("a damaged length before fromSeq is named at its own offset", arguments: [false, true])
+    func damagedLengthBeforeFromSeq(mapsFiles: Bool) throws {
+        try withTempFolder { path in
+            let layout = try LogScannerTests.makeLog(path, firsts: [1, 11, 21], last: 25)
+            for length: [UInt8] in [[0xFF, 0xFF, 0x0F, 0x00], [9, 0, 0, 0], [60, 0, 0, 0]] {
+                var bytes = try readFileBytes(layout[1].path)
+                let original = bytes
+                let record = Int(layout[1].offsets[2])
+                bytes.replaceSubrange(record..<record + 4, with: length)
+                try writeFileBytes(layout[1].path, bytes)
+                do throws(LogError) {
+                    _ = try scanAll(path, fromSeq: 17, mapsFiles: mapsFiles)
+                    Issue.record("length \(length) of event 13 went unseen")
+                } catch {
+                    #expect(corruptRecordInfo(error)?.offset == layout[1].offsets[2], "length \(length): \(error)")
+                }
+                try writeFileBytes(layout[1].path, original)
+            }
+        }
+    }
+
     @Test("from the middle of the log, an empty last segment still gives the right last seq")
     func emptyLastSegment() throws {
         try withTempFolder { path in

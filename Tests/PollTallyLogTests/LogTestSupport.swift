@@ -229,10 +229,11 @@ func scanError(_ path: String) -> LogError? {
 }
 
 /// Every event of a full scan with where it sits.
-func scanAll(_ path: String, fromSeq: UInt64 = 1, throughSeq: UInt64 = .max) throws(LogError) -> (events: [Event], locations: [LogScanner.Location], summary: LogScanner.Summary) {
+func scanAll(_ path: String, fromSeq: UInt64 = 1, throughSeq: UInt64 = .max, mapsFiles: Bool = false)
+    throws(LogError) -> (events: [Event], locations: [LogScanner.Location], summary: LogScanner.Summary) {
     var events: [Event] = []
     var locations: [LogScanner.Location] = []
-    let summary = try LogScanner(directory: LogDirectory(path: path)).scan(fromSeq: fromSeq, throughSeq: throughSeq) { event, location throws(LogError) in
+    let summary = try LogScanner(directory: LogDirectory(path: path), mapsFiles: mapsFiles).scan(fromSeq: fromSeq, throughSeq: throughSeq) { event, location throws(LogError) in
         events.append(event)
         locations.append(location)
     }

@@ -252,6 +252,32 @@ struct SnapshotTests {
         #expect(try client.request("PING") == "PONG")
     }
 
+    @Test func theBackgroundPassChecksTheRecordsTheStartHoppedOver() throws {
+        let server = try TestServer()
+        defer { server.finish() }
+        try Self.vote(try server.client(), polls: 2, votes: 60)
+        server.shutdown()
+        let snapshotSeq = try #require(try Self.snapshots(server).last?.seq)
+        // One segment: the start reads it, hopping over every record before the snapshot's seq.
+        var offsets: [UInt64: Int64] = [:]
+        let path = server.logPath + "/" + LogDirectory.segmentName(firstSeq: 1)
+        _ = try LogScanner(directory: LogDirectory(path: server.logPath)).scan { event, location in offsets[event.seq] = location.offset }
+        // A payload byte of event 10, past its head (length u32, crc u32, kind u8, seq u64, timestamp u64).
+        let damaged = Int(try #require(offsets[10])) + 8 + 17 + 2
+        var bytes = try #require(FileManager.default.contents(atPath: path).map { [UInt8]($0) })
+        bytes[damaged] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let warnings = Warnings()
+        try server.restart { warnings.configure(&$0) }
+        #expect(server.server.recovery.snapshotSeq == snapshotSeq)
+        let client = try server.client()
+        #expect(waitUntil { (try? Self.stat(client, "background_verify")) == "damaged" })
+        #expect(try Self.stat(client, "damaged_segments") == "1")
+        let warning = warnings.all.first ?? ""
+        #expect(warning.contains(path) && warning.contains("byte offset \(offsets[10] ?? 0)"), "\(warnings.all)")
+        #expect(try client.request("PING") == "PONG")
+    }
+
     @Test func aDifferentShardCountMovesEachPollToItsShard() throws {
         let server = try TestServer { $0.shards = 2 }
         defer { server.finish() }

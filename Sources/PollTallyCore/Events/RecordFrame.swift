@@ -54,6 +54,20 @@ public enum RecordFrame {
         append(to: &buffer) { EventCodec.encode(event, into: &$0) }
     }
 
+    /// The payload of the record at `offset` of `bytes`, and where the next one starts, judged by
+    /// its frame alone: the length is possible and the record fits. Its checksum is not computed,
+    /// so the payload may still be damaged: for hopping over records whose contents are not
+    /// needed (the ones a snapshot covers), never for records to apply.
+    @inline(__always)
+    public static func skip(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (payload: Range<Int>, next: Int)? {
+        guard offset >= 0, offset + headerSize <= bytes.count else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+        let start = offset + headerSize
+        let end = start + length
+        guard length > 0, length <= maxPayload, end <= bytes.count else { return nil }
+        return (start..<end, end)
+    }
+
     /// Examines the record that starts at `offset` of `bytes`.
     public static func scan(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Scan {
         guard offset >= 0, offset + headerSize <= bytes.count else { return .incomplete }

@@ -13,9 +13,13 @@ public struct LogReplayer: Sendable {
     public let directory: LogDirectory
     /// Records per batch; smaller only in tests.
     var batchSize = 65_536
+    /// Whether the scanner maps segments instead of reading them (`LogScanner.mapsFiles`): only
+    /// for a caller holding the folder's lock.
+    let mapsFiles: Bool
 
-    public init(directory: LogDirectory) {
+    public init(directory: LogDirectory, mapsFiles: Bool = false) {
         self.directory = directory
+        self.mapsFiles = mapsFiles
     }
 
     /// Applies every event with seq in `fromSeq...throughSeq` to the projection that owns its poll.
@@ -36,7 +40,7 @@ public struct LogReplayer: Sendable {
         var lanes = [[Int32]](repeating: [], count: count)
         var failures = [Failure?](repeating: nil, count: count)
         var events = 0
-        return try LogScanner(directory: directory).scanRecords(fromSeq: fromSeq, throughSeq: throughSeq, batchSize: batchSize) { batch throws(LogError) in
+        return try LogScanner(directory: directory, mapsFiles: mapsFiles).scanRecords(fromSeq: fromSeq, throughSeq: throughSeq, batchSize: batchSize) { batch throws(LogError) in
             for lane in lanes.indices { lanes[lane].removeAll(keepingCapacity: true) }
             for (index, record) in batch.records.enumerated() {
                 lanes[PollPartition.index(ofRecord: batch.payload(of: record), count: count)].append(Int32(index))

@@ -68,7 +68,8 @@ public final class Server: Sendable {
         let context = ServerContext(config: config, router: router, board: board, hub: hub, tails: tails, log: log, durability: durability)
         snapshotter.start()
         let verifier = BackgroundVerifier(directory: LogDirectory(path: config.dataPath), skipped: recovered.skippedSegments,
-                                          next: recovered.firstSegmentRead, status: durability, warn: config.warn)
+                                          next: recovered.firstSegmentRead, snapshotSeq: recovered.snapshot?.seq ?? 0,
+                                          status: durability, warn: config.warn)
         verifier.start()
         let connectionQueue = DispatchQueue.global(qos: .userInitiated)
         let loops: EventLoopGroup

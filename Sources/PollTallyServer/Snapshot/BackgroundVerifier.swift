@@ -2,9 +2,10 @@ import Foundation
 import PollTallyLog
 import Synchronization
 
-/// After a start from a snapshot, checks the log segments the start skipped (those wholly before
-/// the snapshot): every record's checksum and encoding, and seqs running from 1 without a gap up
-/// to the first segment the start read. One segment in memory at a time, on a thread of background
+/// After a start from a snapshot, checks what the start did not: the log segments wholly before
+/// the snapshot, and the records before the snapshot's seq in the first segment it read (hopped
+/// over by their frames, see `LogScanner.scan`): every record's checksum and encoding, and seqs
+/// running from 1 without a gap up to the snapshot's seq. One segment in memory at a time, on a thread of background
 /// QoS whose nice value is 19, so it only uses CPU and disk the server leaves idle.
 ///
 /// Damage is reported loudly (a stderr line naming the file and byte offset, `STAT
@@ -17,22 +18,31 @@ final class BackgroundVerifier: Sendable {
     private let segments: [LogDirectory.Segment]
     /// The first segment the start did read, whose first seq must follow the last skipped one.
     private let next: LogDirectory.Segment?
+    /// The snapshot's seq: `next` is checked through it (0: no snapshot, nothing to check).
+    private let snapshotSeq: UInt64
     private let status: DurabilityStatus
     private let warn: @Sendable (String) -> Void
     private let stopping = Atomic<Bool>(false)
 
-    init(directory: LogDirectory, skipped segments: [LogDirectory.Segment], next: LogDirectory.Segment?,
+    init(directory: LogDirectory, skipped segments: [LogDirectory.Segment], next: LogDirectory.Segment?, snapshotSeq: UInt64,
          status: DurabilityStatus, warn: @escaping @Sendable (String) -> Void) {
         self.directory = directory
         self.segments = segments
         self.next = next
+        self.snapshotSeq = snapshotSeq
         self.status = status
         self.warn = warn
     }
 
+    /// Whether the first segment read holds records before the snapshot's seq.
+    private var checksNext: Bool {
+        guard let next else { return false }
+        return snapshotSeq >= next.firstSeq
+    }
+
     /// Starts the pass; with nothing skipped at start the verdict is `ok` at once.
     func start() {
-        guard !segments.isEmpty else {
+        guard !segments.isEmpty || checksNext else {
             status.verify.store(DurabilityStatus.VerifyState.ok.rawValue, ordering: .releasing)
             return
         }
@@ -64,7 +74,15 @@ final class BackgroundVerifier: Sendable {
                 expected = nil
             }
         }
-        if let expected, let next, next.firstSeq != expected {
+        if let next, checksNext, !stopping.load(ordering: .relaxed) {
+            // Only through the snapshot's seq: the writer may be appending to this segment.
+            do throws(LogError) {
+                _ = try scanner.verifySegment(next, expectedFirstSeq: expected, throughSeq: snapshotSeq)
+            } catch {
+                damaged += 1
+                report(error)
+            }
+        } else if let expected, let next, next.firstSeq != expected {
             damaged += 1
             report(.sequenceGap(path: next.path, offset: 0, expected: expected, found: next.firstSeq))
         }
@@ -76,6 +94,6 @@ final class BackgroundVerifier: Sendable {
     private func report(_ error: LogError) {
         guard !stopping.load(ordering: .relaxed) else { return }
         status.damagedSegments.add(1, ordering: .relaxed)
-        warn("polltally: DAMAGE found by the background verify of segments older than the snapshot: \(error)")
+        warn("polltally: DAMAGE found by the background verify of the log before the snapshot: \(error)")
     }
 }

@@ -9,7 +9,8 @@ import PollTallyLog
 /// not have, or that the log after it does not apply to, is reported (`warn`, and counted) and the
 /// next older one is tried, down to the full log. The log after the snapshot used is read and
 /// verified in full, so a corrupt record anywhere after it still stops the start; segments wholly
-/// before it are not read (the `BackgroundVerifier` checks them).
+/// before it are not read, and the records before it in the first segment read are only hopped
+/// over (the `BackgroundVerifier` checks both).
 enum StartupRecovery {
     /// The rebuilt state and the opened log.
     struct Recovered {
@@ -74,8 +75,9 @@ enum StartupRecovery {
         let fromSeq = snapshotSeq + 1
         let summary: LogScanner.Summary
         do throws(LogError) {
-            // The shards' projections apply their polls' events in parallel (PollPartition routes as ShardRouter does).
-            summary = try LogReplayer(directory: directory).replay(into: &projections, fromSeq: fromSeq, unlessCovered: file != nil)
+            // The shards' projections apply their polls' events in parallel (PollPartition routes as ShardRouter does);
+            // the segments are mapped, not read: the folder is locked, so nothing shrinks them meanwhile.
+            summary = try LogReplayer(directory: directory, mapsFiles: true).replay(into: &projections, fromSeq: fromSeq, unlessCovered: file != nil)
         } catch {
             if let file, case .invalidEvent(_, _, let seq, let reason) = error {
                 reject(.disagreesWithLog(path: file.path, seq: seq, reason: reason), config: config, status: status)
@@ -101,7 +103,8 @@ enum StartupRecovery {
             throw .log(error)
         }
         var segments: [LogDirectory.Segment] = []
-        if summary.segmentsSkipped > 0 {
+        // From a snapshot, the background verify needs the segments skipped and the first one read.
+        if file != nil {
             do throws(LogError) { segments = try directory.segments() } catch { throw .log(error) }
         }
         let skipped = Array(segments.prefix(summary.segmentsSkipped))
