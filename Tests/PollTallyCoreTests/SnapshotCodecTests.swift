@@ -13,9 +13,9 @@ struct SnapshotCodecTests {
         state.ballots = ["v": PollState.Ballot(option: 1, seq: 3)]
         return SnapshotCodec.encode(Snapshot(seq: 4, maxSeq: 5, sections: [["p": state]]))
     }
-    static let pollOffset = 64, flagOffset = 66, lastSeqOffset = 67, secondOptionOffset = 78
-    static let ballotCountOffset = 82, slotCountOffset = 86, hashKeyOffset = 94, occupancyOffset = 118
-    static let idLengthOffset = 119, voterOffset = 120, ballotOptionOffset = 121, ballotSeqOffset = 123, tinySize = 135
+    static let pollOffset = 68, flagOffset = 70, lastSeqOffset = 71, secondOptionOffset = 82
+    static let ballotCountOffset = 86, slotCountOffset = 90, hashKeyOffset = 98, occupancyOffset = 122
+    static let idLengthOffset = 123, voterOffset = 124, ballotOptionOffset = 125, ballotSeqOffset = 127, tinySize = 139
 
     @Test("round trip: sections, closed polls, questions, ballots")
     func roundTrip() throws {
@@ -56,13 +56,14 @@ struct SnapshotCodecTests {
         #expect(bytes[Self.idLengthOffset] == 1 && bytes[Self.voterOffset] == UInt8(ascii: "v"))
         #expect(bytes[Self.ballotOptionOffset] == 1 && bytes[Self.ballotSeqOffset] == 3)
         let layout = try bytes.withUnsafeBytes { raw throws(SnapshotCodec.DecodeError) in try SnapshotCodec.layout(of: raw) }
-        #expect(layout == SnapshotCodec.Layout(seq: 4, maxSeq: 5, pollCount: 1, sections: [.init(range: 64..<131, pollCount: 1)]))
+        #expect(layout == SnapshotCodec.Layout(seq: 4, maxSeq: 5, pollCount: 1, sections: [.init(range: 68..<135, pollCount: 1, checksum: layout.sections.first?.checksum ?? 0)]))
     }
 
     @Test("every single-bit flip is detected, never trapping")
     func everyBitFlip() throws {
         let events = try randomHistory(seed: 7, events: 60, polls: 3, voters: 8)
         let bytes = SnapshotCodec.encode(try cutSnapshot(events, watermarks: [58, 60]))
+        let layout = try bytes.withUnsafeBytes { raw throws(SnapshotCodec.DecodeError) in try SnapshotCodec.layout(of: raw) }
         for index in bytes.indices {
             for bit in 0..<8 {
                 var damaged = bytes
@@ -73,6 +74,10 @@ struct SnapshotCodecTests {
                 }
                 if index < 12 {
                     #expect(error == .badMagic || error == .unsupportedVersion(SnapshotCodec.currentVersion ^ (UInt32(1) << (UInt32(index - 8) * 8 + UInt32(bit)))))
+                } else if let section = layout.sections.firstIndex(where: { $0.range.contains(index) }) {
+                    #expect(error == .sectionChecksumMismatch(section: section, offset: layout.sections[section].range.lowerBound,
+                                                              stored: layout.sections[section].checksum, computed: error.computedChecksum),
+                            "byte \(index): \(error)")
                 } else {
                     #expect(error == .checksumMismatch(offset: bytes.count - 4, stored: error.storedChecksum, computed: error.computedChecksum), "byte \(index): \(error)")
                 }
@@ -94,14 +99,19 @@ struct SnapshotCodecTests {
         #expect(decodeSnapshot(bytes + [0]).isFailure)
     }
 
-    @Test("the checksum message names the trailer's offset")
+    @Test("the checksum messages name the trailer's or the section's offset")
     func checksumMessage() {
-        var bytes = Self.tiny()
-        bytes[70] ^= 0x10
-        guard case .failure(let error) = decodeSnapshot(bytes) else { Issue.record("undetected"); return }
+        var header = Self.tiny()
+        header[20] ^= 0x10
+        guard case .failure(let error) = decodeSnapshot(header) else { Issue.record("undetected"); return }
         #expect(error.offset == Self.tinySize - 4)
-        #expect(error.description.contains("checksum mismatch"))
-        #expect(error.description.contains("byte offset \(Self.tinySize - 4)"))
+        #expect(error.description.contains("checksum mismatch: the trailer at byte offset \(Self.tinySize - 4)"), "\(error)")
+
+        var section = Self.tiny()
+        section[Self.flagOffset] ^= 0x10
+        guard case .failure(let error) = decodeSnapshot(section) else { Issue.record("undetected"); return }
+        #expect(error.offset == Self.pollOffset)
+        #expect(error.description.contains("checksum mismatch: section 0 at byte offset \(Self.pollOffset)"), "\(error)")
     }
 
     /// Damage that passes the checksum (a bug, or bytes written by something else) is still refused,
@@ -125,7 +135,7 @@ struct SnapshotCodecTests {
         ("header seq after max seq", 16, [UInt8(9)], 16),
         ("section count 0", 12, [UInt8(0)], 12),
         ("poll count 2", 32, [UInt8(2)], 32),
-        ("section length one short", 48, [UInt8(66)], 130),
+        ("section length one short", 48, [UInt8(66)], 134),
     ] as [(String, Int, [UInt8], Int)])
     func impossibleFields(_ name: String, at offset: Int, bytes replacement: [UInt8], expectedOffset: Int) {
         var bytes = Self.tiny()
@@ -152,13 +162,13 @@ struct SnapshotCodecTests {
         // Rename the second voter (in slot order) to the first's name: it is a second ballot of
         // that voter, or one away from where a lookup of it goes (which of the two depends on the
         // hash key; BallotTableImageTests has both on purpose).
-        let ids = 64 + 2 + 1 + 8 + 1 + 4 + 2 + 1 + 4 + 4 + 4 + 24 + 1 + 2
+        let ids = 68 + 2 + 1 + 8 + 1 + 4 + 2 + 1 + 4 + 4 + 4 + 24 + 1 + 2
         bytes[ids + 1] = bytes[ids]
         let refused = decodeSnapshot(resealed(bytes)).failureDescription ?? ""
         #expect(refused.contains("two ballots") || refused.contains("not where its table would look"), "\(refused)")
 
         var question = SnapshotCodec.encode(Snapshot(seq: 2, maxSeq: 2, sections: [["p": state]]))
-        question[64 + 2 + 1 + 8 + 1 + 4 + 2] = 0xFF
+        question[68 + 2 + 1 + 8 + 1 + 4 + 2] = 0xFF
         #expect(decodeSnapshot(resealed(question)).failureDescription?.contains("UTF-8") == true)
     }
 
@@ -201,6 +211,7 @@ extension SnapshotCodec.DecodeError {
 
     var computedChecksum: UInt32 {
         if case .checksumMismatch(_, _, let computed) = self { return computed }
+        if case .sectionChecksumMismatch(_, _, _, let computed) = self { return computed }
         return 0
     }
 }

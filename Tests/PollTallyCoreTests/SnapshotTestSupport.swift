@@ -66,11 +66,21 @@ func restored(_ snapshot: Snapshot) -> Projection {
     return Projection(restoring: polls)
 }
 
-/// `bytes` with the trailing CRC32C recomputed, so only the decoder's field checks can refuse it.
+/// `bytes` with every checksum recomputed (each section's in the table, then the trailer over the
+/// header and table), so only the decoder's field checks can refuse it.
 func resealed(_ bytes: [UInt8]) -> [UInt8] {
     var bytes = bytes
-    let crc = CRC32C.checksum(bytes[..<(bytes.count - 4)])
-    bytes.storeLittleEndian(crc, at: bytes.count - 4)
+    let trailer = bytes.count - 4
+    // Damaged counts and offsets are clamped to the file: this seals whatever the bytes say.
+    func u64(_ at: Int) -> Int { Int(min(bytes[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, UInt64(trailer))) }
+    let sections = min(Int(bytes[12]) | Int(bytes[13]) << 8, SnapshotCodec.maxSections)
+    let tableEnd = SnapshotCodec.headerSize + sections * SnapshotCodec.sectionEntrySize
+    for index in 0..<sections where SnapshotCodec.headerSize + (index + 1) * SnapshotCodec.sectionEntrySize <= trailer {
+        let entry = SnapshotCodec.headerSize + index * SnapshotCodec.sectionEntrySize
+        let start = u64(entry), end = min(start + u64(entry + 8), trailer)
+        bytes.storeLittleEndian(CRC32C.checksum(bytes[start..<end]), at: entry + 24)
+    }
+    bytes.storeLittleEndian(CRC32C.checksum(bytes[..<min(tableEnd, trailer)]), at: trailer)
     return bytes
 }
 
