@@ -50,6 +50,16 @@ struct LogScannerSkipTests {
         }
     }
 
+    /// Expects `scan(fromSeq:)` to throw corruption at byte `offset`.
+    static func expectCorruption(_ path: String, fromSeq: UInt64, mapsFiles: Bool, at offset: Int64, _ what: String) {
+        do throws(LogError) {
+            _ = try scanAll(path, fromSeq: fromSeq, mapsFiles: mapsFiles)
+            Issue.record("the damage in \(what) went unseen")
+        } catch {
+            #expect(corruptRecordInfo(error)?.offset == offset, "\(what): \(error)")
+        }
+    }
+
     @Test("the last record hopped over is checked in full; damage is named at its own offset", arguments: [false, true])
     func lastHoppedRecordIsChecked(mapsFiles: Bool) throws {
         try withTempFolder { path in
@@ -57,12 +67,7 @@ struct LogScannerSkipTests {
             var bytes = try readFileBytes(layout[1].path)
             bytes[Self.payloadByte(layout, segment: 1, seq: 14, firstSeq: 11)] ^= 0x01
             try writeFileBytes(layout[1].path, bytes)
-            do throws(LogError) {
-                _ = try scanAll(path, fromSeq: 15, mapsFiles: mapsFiles)
-                Issue.record("the damage in event 14, the last one hopped over, went unseen")
-            } catch {
-                #expect(corruptRecordInfo(error)?.offset == layout[1].offsets[3], "\(error)")
-            }
+            Self.expectCorruption(path, fromSeq: 15, mapsFiles: mapsFiles, at: layout[1].offsets[3], "event 14, the last one hopped over")
         }
     }
 
@@ -76,12 +81,7 @@ struct LogScannerSkipTests {
                 let record = Int(layout[1].offsets[2])
                 bytes.replaceSubrange(record..<record + 4, with: length)
                 try writeFileBytes(layout[1].path, bytes)
-                do throws(LogError) {
-                    _ = try scanAll(path, fromSeq: 17, mapsFiles: mapsFiles)
-                    Issue.record("length \(length) of event 13 went unseen")
-                } catch {
-                    #expect(corruptRecordInfo(error)?.offset == layout[1].offsets[2], "length \(length): \(error)")
-                }
+                Self.expectCorruption(path, fromSeq: 17, mapsFiles: mapsFiles, at: layout[1].offsets[2], "length \(length) of event 13")
                 try writeFileBytes(layout[1].path, original)
             }
         }
