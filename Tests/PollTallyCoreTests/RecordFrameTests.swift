@@ -26,6 +26,34 @@ struct RecordFrameTests {
         return false
     }
 
+    @Test("skip goes by the frame alone: a damaged payload is skipped, an impossible or cut length is not")
+    func skip() {
+        let bytes = Self.events.flatMap(Self.frame)
+        func skip(_ bytes: [UInt8], at offset: Int) -> (payload: Range<Int>, next: Int)? {
+            bytes.withUnsafeBytes { RecordFrame.skip($0, at: offset) }
+        }
+        // Record by record, the same payloads and next offsets as scan.
+        var offset = 0
+        for _ in Self.events {
+            guard case .record(let payload, let next) = Self.scan(bytes, at: offset), let skipped = skip(bytes, at: offset) else {
+                Issue.record("no record at \(offset)")
+                return
+            }
+            #expect(skipped.payload == payload && skipped.next == next)
+            offset = next
+        }
+        #expect(skip(bytes, at: offset) == nil)
+        var damaged = bytes
+        damaged[RecordFrame.headerSize + 3] ^= 0x40
+        #expect(!Self.isRecord(Self.scan(damaged)) && skip(damaged, at: 0)?.next == skip(bytes, at: 0)?.next)
+        for length: [UInt8] in [[0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0x7F], [0xFF, 0xFF, 0, 0]] {
+            var wrong = bytes
+            wrong.replaceSubrange(0..<4, with: length)
+            #expect(skip(wrong, at: 0) == nil, "length \(length)")
+        }
+        #expect(skip(Array(bytes.prefix(RecordFrame.headerSize + 2)), at: 0) == nil)
+    }
+
     @Test("append writes length, CRC32C(length bytes + payload), payload", arguments: events)
     func layout(_ event: Event) {
         let bytes = Self.frame(event)
