@@ -194,6 +194,33 @@ struct CrashRecoveryTests {
         #expect(try replayLines(data) == ["TALLY t 503 open yes=333 no=167 total=500"])
     }
 
+    /// A start from the snapshot takes each ballot table back with the hash key it was written
+    /// with, while the new process draws another key of its own: every voter is found again, by
+    /// a repeat (the earlier seq, nothing appended) and by a move (the totals stay).
+    @Test func aRestartFromTheSnapshotFindsEveryVoter() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let data = folder + "/data"
+        var server = try ServerProcess(dataPath: data)
+        defer { server.stop() }
+        let client = try server.client()
+        #expect(try client.request("CREATE t yes,no") == "OK 1")
+        let votes = (0..<2000).map { "VOTE t v\($0) \($0 % 3 == 0 ? "no" : "yes")" }
+        try client.send(lines: votes)
+        let acks = try client.readLines(2000)
+        #expect(acks == (2...2001).map { "OK \($0)" })
+        #expect(server.terminate() == .code(0))
+
+        server = try ServerProcess(dataPath: data)
+        #expect(server.child.stdout.contains("snapshot at seq 2001 + 0 from the log"), "\(server.child.stdout)")
+        let again = try server.client()
+        try again.send(lines: votes)
+        #expect(try again.readLines(2000) == acks)
+        try again.send(lines: (0..<2000).map { "VOTE t v\($0) \($0 % 3 == 0 ? "yes" : "no")" })
+        #expect(try again.readLines(2000) == (2002...4001).map { "OK \($0)" })
+        #expect(try again.request("TALLY t") == "TALLY t 4001 open yes=667 no=1333 total=2000")
+    }
+
     @Test func aSecondServerOnTheSameFolderIsRefused() throws {
         let folder = makeTemporaryFolder()
         defer { removeTemporaryFolder(folder) }
