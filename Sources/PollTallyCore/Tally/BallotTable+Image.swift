@@ -129,13 +129,7 @@ extension BallotTable {
             }
             initialized = image.ids.count
         }
-        slots = [Slot](unsafeUninitializedCapacity: image.slotCount) { buffer, initialized in
-            if let base = buffer.baseAddress {
-                polltally_populate(base, UInt(image.slotCount * MemoryLayout<Slot>.stride))
-                base.initialize(repeating: Slot(), count: image.slotCount)
-            }
-            initialized = image.slotCount
-        }
+        slots = Self.emptySlots(image.slotCount)
         let walk = Walk(image: image, optionCount: optionCount, lastSeq: lastSeq, key: hashKey, firstEmpty: firstEmpty,
                         firstBallot: firstBallot, firstOffset: firstOffset)
         let fault = keys.withUnsafeBytes { arena in

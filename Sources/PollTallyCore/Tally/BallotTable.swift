@@ -301,7 +301,7 @@ public struct BallotTable: Sendable {
     private mutating func grow(to capacity: Int) {
         if garbage > 0 { compactKeys() }
         let old = slots
-        slots = Array(repeating: Slot(), count: capacity)
+        slots = Self.emptySlots(capacity)
         let mask = slots.count - 1
         // Each entry's id is read to hash it again; the ids lie in arena order, the entries in
         // hash order, so ask for an id a few entries before it is needed.
@@ -323,6 +323,18 @@ public struct BallotTable: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// `count` empty slots in fresh memory, whose pages are asked for in one call
+    /// (`polltally_populate`) rather than a fault a page as they are zeroed.
+    static func emptySlots(_ count: Int) -> [Slot] {
+        [Slot](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let base = buffer.baseAddress {
+                polltally_populate(base, UInt(count * MemoryLayout<Slot>.stride))
+                base.initialize(repeating: Slot(), count: count)
+            }
+            initialized = count
         }
     }
 
