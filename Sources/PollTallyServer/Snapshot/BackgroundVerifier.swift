@@ -5,8 +5,9 @@ import Synchronization
 /// After a start from a snapshot, checks what the start did not: the log segments wholly before
 /// the snapshot, and the records before the snapshot's seq in the first segment it read (hopped
 /// over by their frames, see `LogScanner.scan`): every record's checksum and encoding, and seqs
-/// running from 1 without a gap up to the snapshot's seq. One segment in memory at a time, on a thread of background
-/// QoS whose nice value is 19, so it only uses CPU and disk the server leaves idle.
+/// running from 1 without a gap up to the snapshot's seq. One segment in memory at a time, on a
+/// thread of background QoS whose nice value is 19, so it only uses CPU and disk the server
+/// leaves idle.
 ///
 /// Damage is reported loudly (a stderr line naming the file and byte offset, `STAT
 /// background_verify damaged`, `STAT damaged_segments N`), but the server keeps running: the state
