@@ -35,13 +35,13 @@ struct LogWriterZerosTests {
     @Test("how far ahead: as much as is written, 64 KiB to 1 MiB, to 4 KiB, never past the segment size unless the batch is")
     func reservedLength() {
         let mib: Int64 = 1 << 20
-        #expect(LogWriter.reservedLength(after: 100, segmentSize: 64 * mib) == 69_632)
-        #expect(LogWriter.reservedLength(after: 65_536, segmentSize: 64 * mib) == 131_072)
-        #expect(LogWriter.reservedLength(after: 300_001, segmentSize: 64 * mib) == 602_112)
-        #expect(LogWriter.reservedLength(after: 10 * mib + 1, segmentSize: 64 * mib) == 11 * mib + 4096)
-        #expect(LogWriter.reservedLength(after: 64 * mib - 10, segmentSize: 64 * mib) == 64 * mib)
-        #expect(LogWriter.reservedLength(after: 3000, segmentSize: 4096) == 4096)
-        #expect(LogWriter.reservedLength(after: 5000, segmentSize: 4096) == 5000, "a batch past the segment size gets no zeros")
+        #expect(SegmentCursor.reservedLength(after: 100, segmentSize: 64 * mib) == 69_632)
+        #expect(SegmentCursor.reservedLength(after: 65_536, segmentSize: 64 * mib) == 131_072)
+        #expect(SegmentCursor.reservedLength(after: 300_001, segmentSize: 64 * mib) == 602_112)
+        #expect(SegmentCursor.reservedLength(after: 10 * mib + 1, segmentSize: 64 * mib) == 11 * mib + 4096)
+        #expect(SegmentCursor.reservedLength(after: 64 * mib - 10, segmentSize: 64 * mib) == 64 * mib)
+        #expect(SegmentCursor.reservedLength(after: 3000, segmentSize: 4096) == 4096)
+        #expect(SegmentCursor.reservedLength(after: 5000, segmentSize: 4096) == 5000, "a batch past the segment size gets no zeros")
     }
 
     @Test("while open the segment ends in zeros and later batches write over them; closing cuts them")

@@ -3,7 +3,7 @@ public import PollTallyCore
 /// Reads the log's segments in order and hands each verified event to a visitor.
 ///
 /// A segment's records may be followed by zeros to the end of its file: room the writer wrote
-/// ahead of itself (`LogWriter.reservedLength`), where the records simply end.
+/// ahead of itself (`SegmentCursor.reservedLength`), where the records simply end.
 ///
 /// Damage is classified the one way recovery, `replay`, `dump` and `verify` all rely on:
 /// - a record that cannot be verified with **no valid record after it** in the last segment is a
@@ -48,7 +48,7 @@ public struct LogScanner: Sendable {
         /// Whole segments before `fromSeq`'s that were not read (so not verified either).
         public var segmentsSkipped = 0
         /// Zeros found after the records of the segments read: room the writer wrote ahead of
-        /// itself, not damage (see `LogWriter.reservedLength`); not in `bytesRead`.
+        /// itself, not damage (see `SegmentCursor.reservedLength`); not in `bytesRead`.
         public var reservedBytes: Int64 = 0
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// seq synchronously to the projection actor that validated the command). The writer thread takes
 /// the whole buffer, writes it with one `pwrite` and, under `--fsync always`, one `fdatasync`, then
 /// tells the `DurabilityObserver`. While it syncs, the next batch accumulates. The batch goes into
-/// zeros written ahead of the records (`reservedLength`), so that the sync does not grow the file
+/// zeros written ahead of the records (`SegmentCursor.reservedLength`), so that the sync does not grow the file
 /// and costs the data's flush alone (about a third less on ext4). When it is idle it also takes
 /// small jobs (`runOnIdleWriter`: a shard's drain for a lone client) and runs them before its
 /// next write, so one thread wake-up both decides and syncs a vote.
@@ -356,7 +356,7 @@ public final class LogWriter: Sendable {
             // Past the zeros written ahead: write the next ones now, before this batch's sync, so
             // that the syncs after it overwrite instead of growing the file. Best effort: a disk
             // with no room for them still takes every batch that fits.
-            let length = Self.reservedLength(after: end, segmentSize: segmentSize)
+            let length = SegmentCursor.reservedLength(after: end, segmentSize: segmentSize)
             do throws(Errno) {
                 if length > end { try io.writeZeros(Int(length - end), to: segment.fd, at: end) }
                 segment.length = length
@@ -365,21 +365,6 @@ public final class LogWriter: Sendable {
                 state.withLock { $0.counters.zeroWritesFailed += 1 }
             }
         }
-    }
-
-    /// How long a segment's file becomes when a write ends at `end` past its zeros: `end` and then
-    /// zeros, as many as the records already written (at least 64 KiB, at most 1 MiB), to a
-    /// 4 KiB boundary, never past the segment size (unless `end` is).
-    ///
-    /// Why zeros ahead: on ext4, an fdatasync after a write that grows the file also commits the
-    /// journal (new size, new blocks); one after a write into blocks the file already has and has
-    /// synced flushes the data alone, about a third faster on this project's disk (PERFORMANCE.md).
-    /// Growing by a fraction of what is there keeps a small log small.
-    static func reservedLength(after end: Int64, segmentSize: Int64) -> Int64 {
-        let ahead = min(max(end, 64 << 10), 1 << 20)
-        let page: Int64 = 4096
-        let rounded = (end + ahead + page - 1) / page * page
-        return max(end, min(rounded, segmentSize))
     }
 
     /// Closes the full segment (synced) and starts the next one at `firstSeq`.

@@ -8,7 +8,7 @@ public protocol LogFileIO: Sendable {
     /// Flushes `fd`'s data to stable storage.
     func dataSync(_ fd: FileDescriptor) throws(Errno)
     /// Writes `count` zero bytes at `offset` of `fd`: the room the writer keeps ahead of its
-    /// records (`LogWriter.reservedLength`). Its failures cost only that room. The default writes them.
+    /// records (`SegmentCursor.reservedLength`). Its failures cost only that room. The default writes them.
     func writeZeros(_ count: Int, to fd: FileDescriptor, at offset: Int64) throws(Errno)
 }
 
