@@ -160,6 +160,43 @@ struct BallotTableImageTests {
         }
     }
 
+    @Test("random damage to the columns never traps; whatever is taken back is a table whose every ballot is found")
+    func randomDamage() {
+        let table = Self.randomTable(seed: 11, voters: 120, steps: 600)
+        let columns = Columns(table)
+        var rng = SplitMix64(seed: 12)
+        var refused = 0, taken = 0
+        for _ in 0..<3000 {
+            var damaged = columns
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let value = UInt8.random(in: 0...255, using: &rng)
+                switch Int.random(in: 0..<5, using: &rng) {
+                case 0: damaged.occupancy[Int.random(in: 0..<damaged.occupancy.count, using: &rng)] = value
+                case 1: damaged.lengths[Int.random(in: 0..<damaged.lengths.count, using: &rng)] = value
+                case 2: damaged.ids[Int.random(in: 0..<damaged.ids.count, using: &rng)] = value
+                case 3: damaged.options[Int.random(in: 0..<damaged.options.count, using: &rng)] = value
+                default: damaged.seqs[Int.random(in: 0..<damaged.seqs.count, using: &rng)] = value
+                }
+            }
+            switch damaged.restore() {
+            case .failure:
+                refused += 1
+            case .success(let (restored, counts)):
+                taken += 1
+                var found = 0
+                var expected = [0, 0, 0, 0]
+                restored.forEachRaw { voter, ballot in
+                    if restored[bytes: voter] == ballot { found += 1 }
+                    expected[Int(ballot.option)] += 1
+                }
+                #expect(found == restored.count && counts == expected)
+            }
+        }
+        // Most damage breaks a rule; the rest (an id byte swapped for another allowed one that
+        // hashes to the same run, an option or seq nudged within range) makes a consistent table.
+        #expect(refused > 1500 && taken > 0, "\(refused) refused, \(taken) taken")
+    }
+
     @Test("every field is checked", arguments: [
         "idLength0", "idLength65", "idBytes", "invalidID", "option", "seq0", "seqLate", "occupancy", "shape", "hashKey",
     ])
