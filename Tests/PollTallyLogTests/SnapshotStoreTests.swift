@@ -94,6 +94,30 @@ struct SnapshotStoreTests {
         }
     }
 
+    @Test("a file in an older format version is .olderFormat, a newer or unknown one .damaged")
+    func olderFormat() throws {
+        try withTempFolder { path in
+            let store = SnapshotStore(path: path)
+            let file = try store.write(Self.makeSnapshot(seq: 7))
+            let healthy = try readFileBytes(file.path)
+            for (version, older) in [(UInt32(1), true), (SnapshotCodec.currentVersion + 1, false), (0, false)] {
+                var bytes = healthy
+                bytes.storeLittleEndian(version, at: 8)
+                try writeFileBytes(file.path, bytes)
+                do throws(SnapshotError) {
+                    _ = try store.load(file)
+                    Issue.record("version \(version) loaded")
+                } catch {
+                    if older {
+                        #expect(error == .olderFormat(path: file.path, version: version))
+                    } else {
+                        #expect(error == .damaged(path: file.path, .unsupportedVersion(version)))
+                    }
+                }
+            }
+        }
+    }
+
     @Test("a file whose name and content disagree on the seq is damaged")
     func nameMismatch() throws {
         try withTempFolder { path in

@@ -91,4 +91,30 @@ struct SnapshotDamageTests {
             server.stop()
         }
     }
+
+    /// A snapshot written in format 1 (before 2026-11-30), which this version does not read: not
+    /// damage. `verify` says it is outdated and exits 0; `serve` passes it over without counting
+    /// it as damaged, starts from the log, and its next snapshot replaces it.
+    @Test func aSnapshotInTheOlderFormatIsPassedOverNotCountedAsDamage() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let (data, tally, snapshot) = try Self.makeData(in: folder, votes: 100)
+        var bytes = fileBytes(snapshot)
+        bytes.replaceSubrange(8..<12, with: [1, 0, 0, 0])
+        try writeFileBytes(snapshot, bytes)
+
+        let verify = try runPolltally(["verify", "--data", data])
+        #expect(verify.exit == .code(0), "\(verify.stderr)")
+        #expect(verify.stdout.contains("outdated: \(snapshot): snapshot format version 1, which this version of PollTally does not read"),
+                "\(verify.stdout)")
+
+        let server = try ServerProcess(dataPath: data)
+        defer { server.stop() }
+        #expect(server.child.stderr.contains("passing over snapshot: \(snapshot): snapshot format version 1"), "\(server.child.stderr)")
+        #expect(!server.child.stderr.contains("ignoring snapshot"), "\(server.child.stderr)")
+        #expect(server.child.stdout.contains("recovered 102 events (last seq 102, "), "\(server.child.stdout)")
+        let client = try server.client()
+        #expect(try client.request("TALLY s") == tally)
+        #expect(try client.requestBlock("STATS").contains("STAT snapshots_damaged 0"))
+    }
 }

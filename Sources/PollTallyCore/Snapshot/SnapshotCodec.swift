@@ -14,8 +14,8 @@
 /// The ballots are the poll's `BallotTable` as it was laid out, column by column in slot order
 /// (`BallotTable+Image`): a restart checks each one and writes it back to its slot. Counts are not
 /// stored: they are derived from the ballots, so they cannot disagree with them. Version 1 (the
-/// ballots as a list, reinserted on load) is refused like any other version: the server then
-/// starts from the log and writes version 2 from then on.
+/// ballots as a list, reinserted on load) is not read: `SnapshotStore` reports it as an older
+/// format, which a server passes over for the log and replaces with its next snapshots.
 ///
 /// Decoding checks the checksums first (the trailer's, then each section's before it is read),
 /// then every length, id, option index and seq, so a file that is damaged, truncated or simply

@@ -66,6 +66,9 @@ public struct SnapshotStore: Sendable {
         do throws(SnapshotCodec.DecodeError) {
             snapshot = try Self.decodeInParallel(mapped.bytes)
         } catch {
+            if case .unsupportedVersion(let version) = error, version >= 1, version < SnapshotCodec.currentVersion {
+                throw .olderFormat(path: file.path, version: version)
+            }
             throw .damaged(path: file.path, error)
         }
         guard snapshot.seq == file.seq else {

@@ -113,6 +113,11 @@ enum StartupRecovery {
     }
 
     private static func reject(_ error: SnapshotError, config: ServerConfig, status: DurabilityStatus) {
+        if case .olderFormat = error {
+            // Not damage: a snapshot written before an upgrade. The next snapshots replace it.
+            config.warn("polltally: passing over snapshot: \(error); falling back to an older snapshot or the full log")
+            return
+        }
         status.snapshotsDamaged.add(1, ordering: .relaxed)
         config.warn("polltally: ignoring snapshot: \(error); falling back to an older snapshot or the full log")
     }
