@@ -8,6 +8,10 @@
 /// so a restart takes the table back as it was instead of hashing every id into a new one (see
 /// `BallotTable+Image`). The key is in the data folder then, readable only by whoever can read the
 /// votes themselves.
+///
+/// So the function itself is part of the snapshot format: a change to it (a constant, the way the
+/// tail is read) moves where every voter belongs, and a restart would refuse each stored table as
+/// misplaced. Change it only with a new `SnapshotCodec.currentVersion`.
 enum IDHash {
     /// The secrets of one keying of `hash`. Each is odd, so no word can zero the state.
     struct Key: Equatable, Sendable {
