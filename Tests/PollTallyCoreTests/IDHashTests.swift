@@ -49,4 +49,20 @@ struct IDHashTests {
         let share = 200_000 / 4096
         #expect(buckets.max() ?? 0 < 2 * share + 20, "fullest bucket \(buckets.max() ?? 0), share \(share)")
     }
+
+    /// Snapshots store tables laid out by this function (`BallotTable+Image`): a change to it
+    /// would make every stored table misplaced. These values pin it; a deliberate change comes
+    /// with a new `SnapshotCodec.currentVersion` and new values here.
+    @Test("the function is pinned: a fixed key gives these values")
+    func pinned() {
+        let key = IDHash.Key(s0: 0x0123_4567_89AB_CDEF, s1: 0xFEDC_BA98_7654_3211, s2: 0x0F1E_2D3C_4B5A_6979)
+        let ids = ["v", "ab", "v123", "voter-7", "v1234567", "voter-123456789", String(repeating: "z", count: 64)]
+        let values = ids.map { id in Array(id.utf8).withUnsafeBytes { IDHash.hash($0, key: key) } }
+        #expect(values == Self.pinnedValues)
+    }
+
+    static let pinnedValues: [UInt64] = [
+        0xAEB9_551A_465E_A4FE, 0xD371_634E_50E1_D3BC, 0xA834_FF51_390E_EFE3, 0x6029_CEF9_C6AB_0936,
+        0x2639_01C7_4385_7087, 0x64A1_A7B4_BC23_CEA6, 0x043C_0CED_6D64_7B61,
+    ]
 }
