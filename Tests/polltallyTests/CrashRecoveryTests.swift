@@ -158,15 +158,21 @@ struct CrashRecoveryTests {
         }
     }
 
+    /// A server on a fresh data folder in `folder`, a client, and the poll `create` made (seq 1).
+    static func serverWithPoll(in folder: String, _ create: String) throws -> (data: String, server: ServerProcess, client: TestClient) {
+        let data = folder + "/data"
+        let server = try ServerProcess(dataPath: data)
+        let client = try server.client()
+        #expect(try client.request(create) == "OK 1")
+        return (data, server, client)
+    }
+
     /// SIGTERM: connected clients hear BYE, the exit status is 0, the next start recovers every event.
     @Test func sigtermExitsZeroAndTheNextStartRecoversEverything() throws {
         let folder = makeTemporaryFolder()
         defer { removeTemporaryFolder(folder) }
-        let data = folder + "/data"
-        var server = try ServerProcess(dataPath: data)
+        var (data, server, client) = try Self.serverWithPoll(in: folder, "CREATE t yes,no Shall we?")
         defer { server.stop() }
-        let client = try server.client()
-        #expect(try client.request("CREATE t yes,no Shall we?") == "OK 1")
         try client.send(lines: (0..<500).map { "VOTE t v\($0) \($0 % 3 == 0 ? "no" : "yes")" })
         #expect(try client.readLines(500) == (2...501).map { "OK \($0)" })
         #expect(try client.request("UNVOTE t v0") == "OK 502")
@@ -200,11 +206,8 @@ struct CrashRecoveryTests {
     @Test func aRestartFromTheSnapshotFindsEveryVoter() throws {
         let folder = makeTemporaryFolder()
         defer { removeTemporaryFolder(folder) }
-        let data = folder + "/data"
-        var server = try ServerProcess(dataPath: data)
+        var (data, server, client) = try Self.serverWithPoll(in: folder, "CREATE t yes,no")
         defer { server.stop() }
-        let client = try server.client()
-        #expect(try client.request("CREATE t yes,no") == "OK 1")
         let votes = (0..<2000).map { "VOTE t v\($0) \($0 % 3 == 0 ? "no" : "yes")" }
         try client.send(lines: votes)
         let acks = try client.readLines(2000)
