@@ -122,6 +122,56 @@ struct BallotTableImageTests {
         #expect(wrapped > 20)
     }
 
+    /// Ids whose home slot in a table of `slotCount` slots is `home` under `key`.
+    static func ids(homedAt home: Int, slotCount: Int, key: IDHash.Key, count: Int) -> [String] {
+        var found: [String] = []
+        var candidate = 0
+        while found.count < count {
+            let id = "k\(candidate)"
+            candidate += 1
+            let hash = Array(id.utf8).withUnsafeBytes { IDHash.hash($0, key: key) }
+            if Int(truncatingIfNeeded: hash) & (slotCount - 1) == home { found.append(id) }
+        }
+        return found
+    }
+
+    /// Columns for `slots` (slot → id) in a table of `slotCount` slots under `key`: every ballot option 1, seq 1.
+    static func columns(_ slots: [Int: String], slotCount: Int, key: IDHash.Key) -> Columns {
+        var columns = Columns(BallotTable())
+        columns.count = slots.count
+        columns.slotCount = slotCount
+        columns.key = key
+        columns.occupancy = [UInt8](repeating: 0, count: slotCount / 8)
+        for slot in slots.keys { columns.occupancy[slot / 8] |= 1 << UInt8(slot % 8) }
+        let ordered = slots.keys.sorted().compactMap { slots[$0] }
+        columns.lengths = ordered.map { UInt8($0.utf8.count) }
+        columns.ids = ordered.flatMap { Array($0.utf8) }
+        columns.options = ordered.flatMap { _ in [UInt8(1), 0] }
+        columns.seqs = ordered.flatMap { _ in [UInt8(1), 0, 0, 0, 0, 0, 0, 0] }
+        return columns
+    }
+
+    @Test("long runs: the first empty slot past the first 64, and a run wrapping past the end of a many-word table")
+    func longRuns() throws {
+        let key = IDHash.processKey
+        // 71 voters at home 0 of 128 slots fill slots 0...70: the walk starts in the second word.
+        let early = Self.ids(homedAt: 0, slotCount: 128, key: key, count: 71)
+        let first = Self.columns(Dictionary(uniqueKeysWithValues: early.enumerated().map { ($0.offset, $0.element) }), slotCount: 128, key: key)
+        let (table, counts) = try first.restore().get()
+        #expect(table.count == 71 && counts == [0, 71, 0, 0])
+        for id in early { #expect(table[id] == Ballot(option: 1, seq: 1), "\(id)") }
+        // 20 voters at home 250 of 256 slots fill 250...255 and 0...13.
+        let late = Self.ids(homedAt: 250, slotCount: 256, key: key, count: 20)
+        let wrapped = Self.columns(Dictionary(uniqueKeysWithValues: late.enumerated().map { (($0.offset + 250) % 256, $0.element) }), slotCount: 256, key: key)
+        let (around, _) = try wrapped.restore().get()
+        #expect(around.count == 20)
+        for id in late { #expect(around[id] == Ballot(option: 1, seq: 1), "\(id)") }
+        // One of them a slot too early (before its home, after an empty slot): misplaced.
+        var early2 = Dictionary(uniqueKeysWithValues: late.enumerated().map { (($0.offset + 250) % 256, $0.element) })
+        early2[249] = early2.removeValue(forKey: 13)
+        #expect(Self.columns(early2, slotCount: 256, key: key).restore().failure.map { if case .misplaced = $0 { true } else { false } } == true)
+    }
+
     @Test("an entry moved from where a lookup finds it is refused")
     func misplaced() {
         var table = BallotTable()
