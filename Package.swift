@@ -21,7 +21,7 @@ let package = Package(
         // Pure values and functions: events, their codec, the tally state machine, the line protocol.
         .target(name: "PollTallyCore", dependencies: ["CRC32C", "CPUHints"], swiftSettings: strict),
         // The on-disk, append-only event log: files, framing, group commit, recovery.
-        .target(name: "PollTallyLog", dependencies: ["PollTallyCore"], swiftSettings: strict),
+        .target(name: "PollTallyLog", dependencies: ["PollTallyCore", "CPUHints"], swiftSettings: strict),
         // Sockets, connections, projection actors, watchers.
         .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog", "CEventPoll"], swiftSettings: strict),
         // Clients of the server: the load generator (`polltally bench`) and the live view (`polltally watch`).

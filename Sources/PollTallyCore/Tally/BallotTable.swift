@@ -1,13 +1,12 @@
 import CPUHints
 
 /// Voter id → current ballot, for one poll: the index the state machine consults on every vote,
-/// and what a restart rebuilds ten million times from a snapshot.
+/// and what a restart brings back, slot for slot, from a snapshot.
 ///
 /// An open-addressing hash table (linear probing, backward-shift deletion, at most 3/4 full) over
 /// flat storage: 16-byte slots holding the ballot, an 8-bit tag of the hash and where the voter id
 /// sits in one byte arena. Against `[String: Ballot]` (32-byte entries, a `String` per key) it
-/// takes half the memory and builds about three times faster from raw bytes, which is what makes
-/// a restart from a large snapshot fit in a second.
+/// takes half the memory, and its flat layout is what a snapshot stores as it is.
 ///
 /// Ids are hashed with `IDHash` (a few nanoseconds an id where `Hasher` costs some sixty), under
 /// the key the table was created with: this process's key for a new table, the stored one for a
@@ -30,6 +29,8 @@ public struct BallotTable: Sendable {
         var seq: UInt64 = 0
     }
 
+    // The storage is internal, not private, only for `BallotTable+Image`, which writes and reads
+    // it whole; nothing else in the module touches it.
     /// A power of two in count (or empty), never more than 3/4 occupied.
     var slots: [Slot] = []
     /// The ids' bytes; a slot refers to its id by offset and length.
@@ -60,12 +61,11 @@ public struct BallotTable: Sendable {
         hashKey = IDHash.processKey
     }
 
-    /// An empty table that holds `count` ballots with ids of `keyBytes` bytes in all without growing.
-    public init(minimumCapacity count: Int, keyBytes: Int = 0) {
+    /// An empty table that holds `count` ballots without growing its slots.
+    public init(minimumCapacity count: Int) {
         keyCapacity = Int(UInt32.max)
         hashKey = IDHash.processKey
         if count > 0 { slots = Array(repeating: Slot(), count: Self.capacity(for: count)) }
-        keys.reserveCapacity(keyBytes)
     }
 
     public var isEmpty: Bool { count == 0 }

@@ -1,3 +1,4 @@
+import CPUHints
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -94,19 +95,13 @@ public struct FileDescriptor: Sendable, Hashable {
         return filled
     }
 
-    /// `count` zero bytes in memory whose pages are asked for in one call (Linux's
-    /// `madvise(MADV_POPULATE_WRITE)`), not a page fault at a time as the zeros are written: a
-    /// restart reads a segment of tens of megabytes into one. Without it (older kernels) the
-    /// pages fault in as usual.
+    /// `count` zero bytes in memory whose pages are asked for in one call (`polltally_populate`),
+    /// not a page fault at a time as the zeros are written: a restart reads a segment of tens of
+    /// megabytes into one.
     static func freshBuffer(count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             if let base = buffer.baseAddress {
-                let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-                let start = (Int(bitPattern: base) + page - 1) & ~(page - 1)
-                let end = (Int(bitPattern: base) + count) & ~(page - 1)
-                if page > 0, end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
-                    _ = madvise(address, end - start, 23) // MADV_POPULATE_WRITE
-                }
+                polltally_populate(base, UInt(count))
                 base.initialize(repeating: 0, count: count)
             }
             initialized = count
