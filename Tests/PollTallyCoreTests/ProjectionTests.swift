@@ -68,6 +68,36 @@ struct ProjectionTests {
         #expect(plain.polls.mapValues(\.ballots) == located.polls.mapValues(\.ballots))
     }
 
+    @Test("prefetching each command's ballot first (as a shard does for a round) changes no decision and no state")
+    func prefetchChangesNothing() {
+        var plain = Projection(), prefetched = Projection()
+        var seq: UInt64 = 0
+        var rng = SplitMix64(seed: 11)
+        // Unknown polls, a poll with an empty table, then a table that grows past several sizes.
+        var commands: [EventBody] = [.voteCast(poll: "lunch", voter: "ann", option: "sushi"), Self.lunch,
+                                     .voteRetracted(poll: "lunch", voter: "ann"), .voteCast(poll: "lunch", voter: "ann", option: "sushi")]
+        for _ in 0..<3_000 {
+            let voter = "v\(rng.next() % 700)"
+            commands.append(rng.next() % 5 == 0 ? .voteRetracted(poll: "lunch", voter: voter)
+                : .voteCast(poll: "lunch", voter: voter, option: ["pizza", "sushi", "tacos"][Int(rng.next() % 3)]))
+        }
+        for round in stride(from: 0, to: commands.count, by: 64) {
+            let batch = commands[round..<min(round + 64, commands.count)]
+            for body in batch { prefetched.prefetchBallot(of: body) }
+            for body in batch {
+                let decision = prefetched.decide(body)
+                #expect(decision == plain.decide(body), "\(body)")
+                guard decision == .append else { continue }
+                seq += 1
+                let event = Event(seq: seq, timestampMs: 0, body: body)
+                #expect((try? prefetched.applyDecided(event)) == (try? plain.applyDecided(event)), "\(body)")
+            }
+        }
+        #expect(plain.tallies == prefetched.tallies)
+        #expect(plain.polls.mapValues(\.ballots) == prefetched.polls.mapValues(\.ballots))
+        #expect(prefetched.tally("lunch")?.counts.reduce(0, +) ?? 0 > 0)
+    }
+
     // MARK: Create
 
     @Test("create makes an open poll with zero counts, lastSeq at the create event")
