@@ -46,6 +46,18 @@ struct EventCodecTests {
         #expect(decodeRawResult(bytes) == .success(testCase.event))
     }
 
+    @Test("encodedSize is the size encode writes, and write fills exactly that many bytes", arguments: cases)
+    func encodedSize(_ testCase: Case) {
+        let bytes = encoded(testCase.event)
+        #expect(EventCodec.encodedSize(testCase.event.body) == bytes.count)
+        var written = [UInt8](repeating: 0xEE, count: bytes.count + 1)
+        written.withUnsafeMutableBytes { raw in
+            EventCodec.write(testCase.event, to: UnsafeMutableRawBufferPointer(rebasing: raw[..<bytes.count]))
+        }
+        #expect(Array(written.prefix(bytes.count)) == bytes)
+        #expect(written.last == 0xEE)
+    }
+
     @Test("encode appends to what the buffer already holds")
     func encodeAppends() {
         let event = Event(seq: 9, timestampMs: 10, body: .pollClosed(poll: "p"))

@@ -49,9 +49,19 @@ public enum RecordFrame {
         buffer.storeLittleEndian(full, at: start + 4)
     }
 
-    /// Appends the record of `event` to `buffer`.
+    /// Appends the record of `event` to `buffer`: grown once, then the payload written in place
+    /// (`EventCodec.write`) and checksummed with the length in one call.
     public static func append(_ event: Event, to buffer: inout [UInt8]) {
-        append(to: &buffer) { EventCodec.encode(event, into: &$0) }
+        let start = buffer.count
+        let length = EventCodec.encodedSize(event.body)
+        buffer.append(contentsOf: repeatElement(0, count: headerSize + length))
+        buffer.withUnsafeMutableBytes { raw in
+            let frame = UnsafeMutableRawBufferPointer(rebasing: raw[start..<start + headerSize + length])
+            EventCodec.write(event, to: UnsafeMutableRawBufferPointer(rebasing: frame[headerSize...]))
+            frame.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+            let crc = CRC32C.checksum(recordFrame: UnsafeRawBufferPointer(frame), payloadLength: length)
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
     }
 
     /// The payload of the record at `offset` of `bytes`, and where the next one starts, judged by
