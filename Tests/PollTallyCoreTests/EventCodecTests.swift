@@ -58,6 +58,25 @@ struct EventCodecTests {
         #expect(written.last == 0xEE)
     }
 
+    @Test("a vote written from its ids' bytes is the payload encode gives the same voteCast", arguments: [
+        ("p", "v", "o"), ("lunch", "alice", "pizza"), (longID, longID, longID), ("a.b:c@d", "e_f-g", "9"),
+    ])
+    func voteFromBytes(_ poll: String, _ voter: String, _ option: String) {
+        let event = Event(seq: 0x0102_0304_0506_0708, timestampMs: -5, body: .voteCast(poll: poll, voter: voter, option: option))
+        let size = EventCodec.encodedVoteSize(poll: poll.utf8.count, voter: voter.utf8.count, option: option.utf8.count)
+        var written = [UInt8](repeating: 0xEE, count: size)
+        written.withUnsafeMutableBytes { raw in
+            Array(poll.utf8).withUnsafeBytes { poll in
+                Array(voter.utf8).withUnsafeBytes { voter in
+                    Array(option.utf8).withUnsafeBytes { option in
+                        EventCodec.writeVote(seq: event.seq, timestampMs: event.timestampMs, poll: poll, voter: voter, option: option, to: raw)
+                    }
+                }
+            }
+        }
+        #expect(written == encoded(event))
+    }
+
     @Test("encode appends to what the buffer already holds")
     func encodeAppends() {
         let event = Event(seq: 9, timestampMs: 10, body: .pollClosed(poll: "p"))

@@ -567,6 +567,9 @@ struct ProjectionTests {
         try projection.apply(Event(seq: 3, timestampMs: 0, body: .voteCast(poll: "p", voter: "vvvv2", option: "a")))
         // 10 bytes used: one more byte of id does not fit.
         #expect(projection.decide(.voteCast(poll: "p", voter: "v", option: "a")) == .rejected(.pollFull("p")))
+        #expect(Array("v".utf8).withUnsafeBytes { voter in Array("a".utf8).withUnsafeBytes { option in
+            projection.decideVote(at: 0, voter: voter, option: option)
+        } } == .rejected(.pollFull("p")))
         #expect(TallyRule.pollFull("p").protocolError.line.hasPrefix("ERR poll-full poll p "))
         #expect(throws: TallyRule.pollFull("p")) {
             try projection.apply(Event(seq: 4, timestampMs: 0, body: .voteCast(poll: "p", voter: "v", option: "a")))
@@ -631,5 +634,54 @@ struct ProjectionApplyDecidedTests {
         #expect(decided.tallies == checked.tallies)
         #expect(decided.polls.mapValues(\.ballots) == checked.polls.mapValues(\.ballots))
         #expect(decided.lastSeq(of: "nope") == nil)
+    }
+
+    @Test("a vote from its ids' bytes (the server's VOTE path) is decided and applied as the same vote as a String", arguments: [5, 6, 7] as [UInt64])
+    func votesFromBytes(seed: UInt64) throws {
+        var strings = Projection()
+        var bytes = Projection()
+        var seq: UInt64 = 0
+        var votes = 0
+        for body in Self.commands(seed: seed, count: 3_000) {
+            let decision = strings.decide(body)
+            guard case .voteCast(let poll, let voter, let option) = body else {
+                #expect(bytes.decide(body) == decision)
+                if decision == .append {
+                    seq += 1
+                    let event = Event(seq: seq, timestampMs: 0, body: body)
+                    #expect(try strings.applyDecided(event) == bytes.applyDecided(event))
+                }
+                continue
+            }
+            let (position, fromBytes) = Self.withBytes(poll, voter, option) { poll, voter, option in
+                let position = bytes.position(ofPoll: poll)
+                return (position, position.map { bytes.decideVote(at: $0, voter: voter, option: option) })
+            }
+            #expect(position == strings.position(of: poll))
+            switch (decision, fromBytes) {
+            case (.rejected(.noSuchPoll(poll)), nil): continue
+            case (.rejected(let rule), .rejected(let byteRule)?): #expect(rule == byteRule)
+            case (.unchanged(let seq), .unchanged(let byteSeq)?): #expect(seq == byteSeq)
+            case (.append, .append(let index)?):
+                seq += 1
+                let effect = try strings.applyDecided(Event(seq: seq, timestampMs: 0, body: body))
+                let byteEffect = Self.withBytes(poll, voter, option) { _, voter, _ in
+                    bytes.castVote(at: position ?? -1, voter: voter, option: index, seq: seq)
+                }
+                #expect(effect == byteEffect, "seq \(seq): \(body)")
+                #expect(bytes.pollID(at: position ?? -1) == poll)
+                votes += 1
+            default:
+                Issue.record("\(body): \(decision) from a String, \(String(describing: fromBytes)) from bytes")
+            }
+        }
+        #expect(votes > 200, "the stream must exercise the append path")
+        #expect(bytes.tallies == strings.tallies)
+        #expect(bytes.polls.mapValues(\.ballots) == strings.polls.mapValues(\.ballots))
+    }
+
+    private static func withBytes<Result>(_ a: String, _ b: String, _ c: String,
+                                          _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try Array(a.utf8).withUnsafeBytes { a in try Array(b.utf8).withUnsafeBytes { b in try Array(c.utf8).withUnsafeBytes { c in try body(a, b, c) } } }
     }
 }

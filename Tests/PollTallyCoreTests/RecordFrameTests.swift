@@ -104,6 +104,21 @@ struct RecordFrameTests {
         #expect(Self.scan(buffer, at: offset) == .incomplete)
     }
 
+    @Test("a vote's record appended from its ids' bytes is the record of the same voteCast event")
+    func appendVote() {
+        let event = Event(seq: 77, timestampMs: 1_700_000_000_123, body: .voteCast(poll: "lunch", voter: "alice", option: "pizza"))
+        var buffer: [UInt8] = [1, 2, 3]
+        Array("lunch".utf8).withUnsafeBytes { poll in
+            Array("alice".utf8).withUnsafeBytes { voter in
+                Array("pizza".utf8).withUnsafeBytes { option in
+                    RecordFrame.appendVote(seq: 77, timestampMs: 1_700_000_000_123, poll: poll, voter: voter, option: option, to: &buffer)
+                }
+            }
+        }
+        #expect(Array(buffer.prefix(3)) == [1, 2, 3])
+        #expect(Array(buffer.dropFirst(3)) == Self.frame(event))
+    }
+
     @Test("the generic append writes a verifiable record of arbitrary payload")
     func genericAppend() {
         var buffer: [UInt8] = [1, 2]

@@ -141,6 +141,26 @@ struct LogWriterTests {
         }
     }
 
+    @Test("a vote appended from its ids' bytes takes the next seq and reads back as the same voteCast")
+    func appendVoteFromBytes() throws {
+        try withTempFolder { path in
+            let session = try openSession(path, options: EventLog.Options(fsync: .never))
+            _ = session.writer.append([sampleBody(0)])
+            let receipt = Array("lunch".utf8).withUnsafeBytes { poll in
+                Array("alice".utf8).withUnsafeBytes { voter in
+                    Array("pizza".utf8).withUnsafeBytes { option in session.writer.appendVote(poll: poll, voter: voter, option: option) }
+                }
+            }
+            #expect(try receipt.get().firstSeq == 2)
+            _ = session.writer.append([sampleBody(2)])
+            session.close()
+            let events = try reopenEvents(path).events
+            #expect(events.map(\.seq) == [1, 2, 3])
+            #expect(events.map(\.body) == [sampleBody(0), .voteCast(poll: "lunch", voter: "alice", option: "pizza"), sampleBody(2)])
+            #expect(events[1].timestampMs == (try receipt.get().timestampMs))
+        }
+    }
+
     @Test("close drains what is pending and syncs it (fsync never)")
     func closeDrains() throws {
         try withTempFolder { path in

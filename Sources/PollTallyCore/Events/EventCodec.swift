@@ -53,12 +53,30 @@ public enum EventCodec {
         case .pollCreated(let poll, let options, let question):
             return options.reduce(header + 1 + poll.utf8.count + 1 + 2 + question.utf8.count) { $0 + 1 + $1.utf8.count }
         case .voteCast(let poll, let voter, let option):
-            return header + 3 + poll.utf8.count + voter.utf8.count + option.utf8.count
+            return encodedVoteSize(poll: poll.utf8.count, voter: voter.utf8.count, option: option.utf8.count)
         case .voteRetracted(let poll, let voter):
             return header + 2 + poll.utf8.count + voter.utf8.count
         case .pollClosed(let poll):
             return header + 1 + poll.utf8.count
         }
+    }
+
+    /// The number of bytes the payload of a `voteCast` takes, for ids of these lengths.
+    public static func encodedVoteSize(poll: Int, voter: Int, option: Int) -> Int {
+        17 + 3 + poll + voter + option
+    }
+
+    /// Writes the payload of a `voteCast` event from its ids' bytes into `destination`, which is
+    /// exactly `encodedVoteSize` bytes: the server's `VOTE` path, where the ids never become
+    /// `String`s. `write` lays a `voteCast` out through here too.
+    public static func writeVote(seq: UInt64, timestampMs: Int64, poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer,
+                                 option: UnsafeRawBufferPointer, to destination: UnsafeMutableRawBufferPointer) {
+        var writer = FieldWriter(destination)
+        writer.header(.voteCast, seq: seq, timestampMs: timestampMs)
+        writer.id(poll)
+        writer.id(voter)
+        writer.id(option)
+        assert(writer.offset == destination.count, "encodedVoteSize and writeVote disagree")
     }
 
     /// Writes the payload of `event` into `destination`, which is exactly `encodedSize(event.body)`
@@ -77,11 +95,16 @@ public enum EventCodec {
                 writer.integer(UInt16(truncatingIfNeeded: utf8.count))
                 writer.bytes(UnsafeRawBufferPointer(utf8))
             }
-        case .voteCast(let poll, let voter, let option):
-            writer.header(.voteCast, event)
-            writer.id(poll)
-            writer.id(voter)
-            writer.id(option)
+        case .voteCast(var poll, var voter, var option):
+            poll.withUTF8 { poll in
+                voter.withUTF8 { voter in
+                    option.withUTF8 { option in
+                        writeVote(seq: event.seq, timestampMs: event.timestampMs, poll: UnsafeRawBufferPointer(poll),
+                                  voter: UnsafeRawBufferPointer(voter), option: UnsafeRawBufferPointer(option), to: destination)
+                    }
+                }
+            }
+            return
         case .voteRetracted(let poll, let voter):
             writer.header(.voteRetracted, event)
             writer.id(poll)
@@ -116,18 +139,24 @@ public enum EventCodec {
         }
 
         mutating func header(_ kind: Kind, _ event: Event) {
+            header(kind, seq: event.seq, timestampMs: event.timestampMs)
+        }
+
+        mutating func header(_ kind: Kind, seq: UInt64, timestampMs: Int64) {
             byte(kind.rawValue)
-            integer(event.seq)
-            integer(event.timestampMs)
+            integer(seq)
+            integer(timestampMs)
         }
 
         /// An id as its length and bytes.
         mutating func id(_ value: String) {
             var value = value
-            value.withUTF8 { utf8 in
-                byte(UInt8(truncatingIfNeeded: utf8.count))
-                bytes(UnsafeRawBufferPointer(utf8))
-            }
+            value.withUTF8 { id(UnsafeRawBufferPointer($0)) }
+        }
+
+        mutating func id(_ value: UnsafeRawBufferPointer) {
+            byte(UInt8(truncatingIfNeeded: value.count))
+            bytes(value)
         }
     }
 

@@ -95,7 +95,13 @@ public struct BallotTable: Sendable {
     @discardableResult
     public mutating func updateValue(_ ballot: Ballot, forKey voter: String) -> Ballot? {
         var voter = voter
-        return voter.withUTF8 { update(bytes: UnsafeRawBufferPointer($0), ballot, replace: true) }
+        return voter.withUTF8 { updateValue(ballot, bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Sets the ballot of the voter whose id is `bytes` (a valid id); returns the one it replaces.
+    @discardableResult
+    public mutating func updateValue(_ ballot: Ballot, bytes: UnsafeRawBufferPointer) -> Ballot? {
+        update(bytes: bytes, ballot, replace: true)
     }
 
     /// Adds a ballot for the voter whose id is `bytes` unless they have one; false when they do

@@ -18,7 +18,12 @@ public struct PollState: Sendable, Equatable {
     public func ballot(of voter: String) -> Ballot? { ballots[voter] }
 
     mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
-        let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), forKey: voter)
+        var voter = voter
+        return voter.withUTF8 { cast(voter: UnsafeRawBufferPointer($0), option: option, seq: seq) }
+    }
+
+    mutating func cast(voter: UnsafeRawBufferPointer, option: Int, seq: UInt64) -> TallyEffect {
+        let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), bytes: voter)
         let effect = TallyEffect.voteMoved(from: previous.map { Int($0.option) }, to: option)
         tally.apply(effect, seq: seq)
         return effect

@@ -91,18 +91,18 @@ public struct Projection: Sendable {
             var seen = Set<String>()
             for option in options where !seen.insert(option).inserted { return .rejected(.repeatedOption(option)) }
             return .append
-        // A vote reads the poll's fields in place, by position: `state(of:)` would copy the state.
-        case .voteCast(let poll, let voter, let option):
+        case .voteCast(let poll, var voter, var option):
             guard let position else { return .rejected(.noSuchPoll(poll)) }
-            guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
-            guard let index = optionIDs.index(of: option, inPoll: position) else {
-                return .rejected(.noSuchOption(poll: poll, option: option))
+            let decision = voter.withUTF8 { voter in
+                option.withUTF8 { option in
+                    decideVote(at: position, voter: UnsafeRawBufferPointer(voter), option: UnsafeRawBufferPointer(option))
+                }
             }
-            guard let ballot = states[position].ballots[voter] else {
-                return states[position].ballots.canAdd(idBytes: voter.utf8.count) ? .append : .rejected(.pollFull(poll))
+            switch decision {
+            case .append: return .append
+            case .unchanged(let seq): return .unchanged(seq: seq)
+            case .rejected(let rule): return .rejected(rule)
             }
-            if Int(ballot.option) == index { return .unchanged(seq: ballot.seq) }
-            return .append
         case .voteRetracted(let poll, let voter):
             guard let position else { return .rejected(.noSuchPoll(poll)) }
             guard states[position].tally.isOpen else { return .rejected(.pollClosed(poll)) }
@@ -123,10 +123,7 @@ public struct Projection: Sendable {
         switch command {
         case .voteCast(let poll, var voter, _), .voteRetracted(let poll, var voter):
             guard let position = index.position(of: poll) else { return }
-            voter.withUTF8 { voter in
-                let hash = states[position].ballots.hash(UnsafeRawBufferPointer(voter))
-                states[position].ballots.prefetch(hash: hash)
-            }
+            voter.withUTF8 { prefetchBallot(at: position, voter: UnsafeRawBufferPointer($0)) }
         case .pollCreated, .pollClosed:
             return
         }

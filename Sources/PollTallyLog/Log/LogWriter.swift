@@ -127,6 +127,15 @@ public final class LogWriter: Sendable {
         }
     }
 
+    /// Appends one `voteCast` given by its ids' bytes: a shard's `VOTE` path (`VoteLine`), where
+    /// the ids are never made into `String`s. The record is the one `append(_:)` writes for the
+    /// same vote.
+    public func appendVote(poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer) -> Result<Receipt, LogFailure> {
+        append(count: 1) { seq, now, buffer in
+            RecordFrame.appendVote(seq: seq, timestampMs: now, poll: poll, voter: voter, option: option, to: &buffer)
+        }
+    }
+
     /// Stamps `count` seqs and the time under the lock, and lets `encode` frame the events from
     /// the first seq on into the pending buffer.
     private func append(count: Int, encode: (_ firstSeq: UInt64, _ now: Int64, _ buffer: inout [UInt8]) -> Void) -> Result<Receipt, LogFailure> {

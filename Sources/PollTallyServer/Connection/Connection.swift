@@ -54,7 +54,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     var lastSendProgress = Connection.now()
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Commands and single-poll reads of the current read event, per shard index.
-    private var scratchBatches: [[(slot: Int, request: Request)]] = []
+    private var scratchBatches: [ShardBatch] = []
 
     static let readChunk = 64 * 1024
 
@@ -150,7 +150,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     }
 
     /// Handles one framed line; false when input must pause (after a wrong `AUTH`).
-    private func handle(_ item: LineFramer.Framed, into batches: inout [[(slot: Int, request: Request)]]) -> Bool {
+    private func handle(_ item: LineFramer.Framed, into batches: inout [ShardBatch]) -> Bool {
         guard !quitting else { return true }
         let line: UnsafeRawBufferPointer
         switch item {
@@ -159,6 +159,15 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
             return true
         case .line(let bytes):
             line = bytes
+        }
+        // The most frequent request, read in place: its ids go to the shard as bytes.
+        if let vote = VoteLine(line), AccessPolicy.allowsCommands(access) {
+            context.stats.requests.add(1, ordering: .relaxed)
+            let slot = slots.append(.pending)
+            let index = PollPartition.index(of: UnsafeRawBufferPointer(rebasing: line[vote.poll]), count: context.router.shards.count)
+            startBatches(&batches)
+            batches[index].appendVote(slot: slot, line: line, vote)
+            return slots.count < context.config.maxPendingReplies
         }
         guard let parsed = context.parser.parse(line) else { return true }
         context.stats.requests.add(1, ordering: .relaxed)
@@ -177,10 +186,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         case .success(let request) where request.shardPoll != nil:
             let slot = slots.append(.pending)
             let index = ShardRouter.shardIndex(of: request.shardPoll ?? "", count: context.router.shards.count)
-            if batches.isEmpty { batches = Array(repeating: [], count: context.router.shards.count) }
-            // A pipelining client sends a few dozen at a time: one allocation, not one per doubling.
-            if batches[index].isEmpty { batches[index].reserveCapacity(32) }
-            batches[index].append((slot, request))
+            startBatches(&batches)
+            batches[index].append(slot: slot, request)
         case .success(let request):
             if request == .quit { quitting = true }
             _ = slots.append(.atHead(request))
@@ -219,17 +226,21 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         return false
     }
 
+    /// A batch per shard for this read's requests, unless there is one already.
+    private func startBatches(_ batches: inout [ShardBatch]) {
+        if batches.isEmpty { batches = Array(repeating: ShardBatch(sink: self), count: context.router.shards.count) }
+    }
+
     /// Everything this read produced, one batch per shard, into the shard's inbox (`post`: a job
     /// on the shard's queue only when none is pending).
     private func submitBatches() {
         guard !scratchBatches.isEmpty else { return }
         var firstSlot = Int.max, lastSlot = Int.min, posts = 0
-        for (index, requests) in scratchBatches.enumerated() where !requests.isEmpty {
-            let batch = PollShard.Batch(sink: self, requests: requests)
+        for (index, batch) in scratchBatches.enumerated() where !batch.isEmpty {
             context.router.shards[index].post(batch)
             posts += 1
-            firstSlot = min(firstSlot, requests[0].slot)
-            lastSlot = max(lastSlot, requests[requests.count - 1].slot)
+            firstSlot = min(firstSlot, batch.items[0].slot)
+            lastSlot = max(lastSlot, batch.items[batch.count - 1].slot)
         }
         if posts > 1 { slots.markSplitRead(firstSlot..<(lastSlot + 1)) }
         scratchBatches.removeAll(keepingCapacity: true)

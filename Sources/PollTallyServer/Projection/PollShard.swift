@@ -20,7 +20,7 @@ actor PollShard {
     private nonisolated let inbox = Mutex(Inbox())
 
     private struct Inbox {
-        var batches: [Batch] = []
+        var batches: [ShardBatch] = []
         /// A `drainInbox` job is queued or running; later batches only join the inbox.
         var scheduled = false
     }
@@ -44,13 +44,6 @@ actor PollShard {
         var text: String
         /// For a read: the poll to answer from the durable board instead, should the log fail first.
         var readPoll: (poll: String, request: Request)?
-    }
-
-    /// One batch of requests from one connection (commands, and reads of single polls, which
-    /// must see the connection's earlier commands and none of its later ones), with reply slots.
-    struct Batch: Sendable {
-        var sink: any ReplySink
-        var requests: [(slot: Int, request: Request)]
     }
 
     init(index: Int, projection: Projection, log: LogWriter, board: TallyBoard, durableSeq: UInt64,
@@ -77,7 +70,7 @@ actor PollShard {
     }
 
     /// Hands `batch` to this shard: after every batch posted before it, from any connection.
-    nonisolated func post(_ batch: Batch) {
+    nonisolated func post(_ batch: ShardBatch) {
         let schedule = inbox.withLock { inbox in
             inbox.batches.append(batch)
             guard !inbox.scheduled else { return false }
@@ -90,7 +83,7 @@ actor PollShard {
         // small one, and the writer takes at most `writerDrainBudget` requests: every other
         // shard's appends wait for the writer meanwhile, so a client pipelining thousands of
         // requests is answered on the shard's own thread as before.
-        if batch.requests.count <= Self.writerDrainBudget,
+        if batch.count <= Self.writerDrainBudget,
            log.runOnIdleWriter({ self.perform { $0.drainInbox(budget: Self.writerDrainBudget) } }) { return }
         enqueue { $0.drainInbox() }
     }
@@ -102,11 +95,11 @@ actor PollShard {
     /// requests, at least one) and answers them. If more are left or arrived meanwhile, queues
     /// itself again rather than loop, so the log writer's catch-up (`perform`) gets its turn.
     private func drainInbox(budget: Int = .max) {
-        var batches: [Batch] = []
+        var batches: [ShardBatch] = []
         inbox.withLock { inbox in
             var taken = 0, requests = 0
-            while taken < inbox.batches.count, taken == 0 || requests + inbox.batches[taken].requests.count <= budget {
-                requests += inbox.batches[taken].requests.count
+            while taken < inbox.batches.count, taken == 0 || requests + inbox.batches[taken].count <= budget {
+                requests += inbox.batches[taken].count
                 taken += 1
             }
             if taken == inbox.batches.count {
@@ -128,30 +121,53 @@ actor PollShard {
 
     /// Asks for the ballot slot of every vote of the round before the first is decided
     /// (`Projection.prefetchBallot`): one cache miss per vote, overlapped, instead of one wait each.
-    private func prefetchBallots(of batches: [Batch]) {
-        for batch in batches {
-            for (_, request) in batch.requests {
-                if case .command(let body) = request { projection.prefetchBallot(of: body) }
+    private func prefetchBallots(of batches: [ShardBatch]) {
+        inPlace { projection in
+            for batch in batches {
+                for (_, item) in batch.items {
+                    switch item {
+                    case .vote(let vote):
+                        batch.withVote(vote) { poll, voter, _ in
+                            if let position = projection.position(ofPoll: poll) { projection.prefetchBallot(at: position, voter: voter) }
+                        }
+                    case .request(.command(let body)):
+                        projection.prefetchBallot(of: body)
+                    case .request:
+                        break
+                    }
+                }
             }
         }
     }
 
+    /// Runs `body` on the projection in place. Calling a non-mutating method on the stored
+    /// property (from a closure, or through `self`) copied the whole `Projection` first: a retain
+    /// and a release of each of its buffers, several times a vote.
+    private func inPlace<Result>(_ body: (inout Projection) -> Result) -> Result {
+        body(&projection)
+    }
+
     /// Answers each request of `batch`, in order: commands are validated and appended, reads are
     /// rendered from the state as it stands between the connection's earlier and later commands.
-    private func answer(_ batch: Batch) {
+    private func answer(_ batch: ShardBatch) {
         var immediate: [(slot: Int, text: String)] = []
-        for (slot, request) in batch.requests {
+        for (slot, item) in batch.items {
             let text: String
             let gate: UInt64
             var readPoll: (poll: String, request: Request)?
-            switch request {
-            case .command(let body):
+            switch item {
+            case .vote(let vote):
+                (text, gate) = batch.withVote(vote) { handleVote(poll: $0, voter: $1, option: $2) }
+            case .request(.command(let body)):
                 (text, gate) = handle(body)
-            case .tally(let poll), .results(let poll):
-                (text, gate) = read(request, poll: poll)
-                readPoll = (poll, request)
-            default:
-                (text, gate) = (ProtocolError(.badRequest, "not a request for one poll").line, 0)
+            case .request(let request):
+                switch request {
+                case .tally(let poll), .results(let poll):
+                    (text, gate) = read(request, poll: poll)
+                    readPoll = (poll, request)
+                default:
+                    (text, gate) = (ProtocolError(.badRequest, "not a request for one poll").line, 0)
+                }
             }
             if gate <= durableSeq {
                 immediate.append((slot, text))
@@ -215,6 +231,38 @@ actor PollShard {
                 return (ReplyFormat.ok(event.seq), event.seq)
             }
         }
+    }
+
+    /// Decides one `VOTE` from its ids' bytes, as `handle(.voteCast(...))` would: the reply and
+    /// the seq that must be durable before it is sent.
+    private func handleVote(poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer) -> (String, UInt64) {
+        if let failure { return (Self.unavailable(failure), 0) }
+        let log = self.log
+        var effect: PendingEffect?
+        let reply: (String, UInt64) = inPlace { projection in
+            guard let position = projection.position(ofPoll: poll) else {
+                return (TallyRule.noSuchPoll(String(decoding: poll, as: UTF8.self)).protocolError.line, 0)
+            }
+            let stateSeq = projection.lastSeq(at: position)
+            switch projection.decideVote(at: position, voter: voter, option: option) {
+            case .rejected(let rule):
+                return (rule.protocolError.line, stateSeq)
+            case .unchanged(let seq):
+                return (ReplyFormat.ok(seq), stateSeq)
+            case .append(let index):
+                switch log.appendVote(poll: poll, voter: voter, option: option) {
+                case .failure(let failure):
+                    return (Self.unavailable(failure), 0)
+                case .success(let receipt):
+                    let seq = receipt.firstSeq
+                    effect = PendingEffect(seq: seq, poll: projection.pollID(at: position),
+                                           effect: projection.castVote(at: position, voter: voter, option: index, seq: seq))
+                    return (ReplyFormat.ok(seq), seq)
+                }
+            }
+        }
+        if let effect { pendingEffects.append(effect) }
+        return reply
     }
 
     /// A poll's accepted tally, read in place (see `decide(_:in:)`).

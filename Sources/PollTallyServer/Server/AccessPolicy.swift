@@ -48,8 +48,13 @@ public struct AccessPolicy: Sendable {
         case .tally, .results, .polls, .watch, .watchAll, .unwatch, .tail, .stats:
             return access != .none
         case .command:
-            return access == .full
+            return allowsCommands(access)
         }
+    }
+
+    /// Whether `access` may send commands (which append events).
+    static func allowsCommands(_ access: Access) -> Bool {
+        access == .full
     }
 
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
