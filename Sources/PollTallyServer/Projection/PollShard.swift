@@ -28,7 +28,9 @@ actor PollShard {
     private(set) var projection: Projection
     private let log: LogWriter
     private let board: TallyBoard
-    private let published: @Sendable ([Tally]) -> Void
+    private let hub: WatchHub
+    /// Where this shard's polls sit on the board.
+    private var boardPlaces = TallyBoard.Places()
 
     /// Effects of accepted events, in seq order, not yet on the board.
     private var pendingEffects: [PendingEffect] = []
@@ -46,14 +48,13 @@ actor PollShard {
         var readPoll: (poll: String, request: Request)?
     }
 
-    init(index: Int, projection: Projection, log: LogWriter, board: TallyBoard, durableSeq: UInt64,
-         published: @escaping @Sendable ([Tally]) -> Void) {
+    init(index: Int, projection: Projection, log: LogWriter, board: TallyBoard, durableSeq: UInt64, hub: WatchHub) {
         self.executor = DispatchQueueExecutor(label: "polltally.shard.\(index)")
         self.projection = projection
         self.log = log
         self.board = board
         self.durableSeq = durableSeq
-        self.published = published
+        self.hub = hub
     }
 
     /// Runs `work` on this actor, in FIFO order with every other `enqueue`, without a `Task`.
@@ -222,7 +223,9 @@ actor PollShard {
                 let event = Event(seq: receipt.firstSeq, timestampMs: receipt.timestampMs, body: body)
                 do {
                     let effect = try projection.applyDecided(event, at: position)
-                    pendingEffects.append(PendingEffect(seq: event.seq, poll: body.poll, effect: effect))
+                    // A created poll takes the next position.
+                    let place = position ?? projection.pollCount - 1
+                    pendingEffects.append(PendingEffect(seq: event.seq, place: place, poll: body.poll, effect: effect))
                 } catch {
                     // decide() said .append, so apply() cannot reject it; if it ever did, the event
                     // is logged but not counted, and replay would refuse the log at this seq.
@@ -255,7 +258,7 @@ actor PollShard {
                     return (Self.unavailable(failure), 0)
                 case .success(let receipt):
                     let seq = receipt.firstSeq
-                    effect = PendingEffect(seq: seq, poll: projection.pollID(at: position),
+                    effect = PendingEffect(seq: seq, place: position, poll: projection.pollID(at: position),
                                            effect: projection.castVote(at: position, voter: voter, option: index, seq: seq))
                     return (ReplyFormat.ok(seq), seq)
                 }
@@ -313,9 +316,10 @@ actor PollShard {
         durableSeq = seq
         let effectCount = pendingEffects.prefix { $0.seq <= seq }.count
         if effectCount > 0 {
-            let changed = board.apply(pendingEffects[..<effectCount])
+            let hub = self.hub
+            let changed = board.apply(pendingEffects[..<effectCount], places: &boardPlaces) { hub.hasWatchers }
             pendingEffects.removeFirst(effectCount)
-            published(changed)
+            if !changed.isEmpty { hub.published(changed) }
         }
         for reply in gated where reply.gate <= seq { deliveries.add(reply.sink, slot: reply.slot, text: reply.text) }
         gated.removeAll { $0.gate <= seq }

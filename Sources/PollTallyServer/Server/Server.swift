@@ -56,8 +56,7 @@ public final class Server: Sendable {
         let log = opened.writer
         let durable = opened.recovery.lastSeq
         let shards = projections.enumerated().map { index, projection in
-            PollShard(index: index, projection: projection, log: log, board: board, durableSeq: durable,
-                      published: { [hub] tallies in hub.published(tallies) })
+            PollShard(index: index, projection: projection, log: log, board: board, durableSeq: durable, hub: hub)
         }
         let router = ShardRouter(shards: shards)
         let tails = TailHub()

@@ -30,6 +30,9 @@ final class WatchHub: @unchecked Sendable {
     static let cpuShare = 0.1
 
     private let state = Mutex(State())
+    /// Whether anyone watches any poll: read by every shard after each batch of durable effects,
+    /// so an atomic beside the lock rather than the lock (set under the lock, by every change).
+    private let anyWatcher = Atomic<Bool>(false)
     private let timer: any DispatchSourceTimer
     /// No tick writes before this uptime (ns): the quiet time the last tick earned.
     private var quietUntil: UInt64 = 0
@@ -65,12 +68,25 @@ final class WatchHub: @unchecked Sendable {
     func watch(_ subscriber: any WatchSubscriber, polls: [String]) {
         state.withLock { state in
             for poll in polls { state.watchers[poll, default: [:]][subscriber.id] = subscriber }
+            noteWatchers(state)
         }
     }
 
     /// Subscribes `subscriber` to every poll, present and future.
     func watchEveryPoll(_ subscriber: any WatchSubscriber) {
-        state.withLock { $0.everyPoll[subscriber.id] = subscriber }
+        state.withLock { state in
+            state.everyPoll[subscriber.id] = subscriber
+            noteWatchers(state)
+        }
+    }
+
+    /// Whether any connection watches any poll. A shard that moved the board and then reads
+    /// false may keep its changes to itself: a watcher subscribing later reads the board after
+    /// subscribing, so it sees them (`Connection.answer`, `.watch`).
+    var hasWatchers: Bool { anyWatcher.load(ordering: .sequentiallyConsistent) }
+
+    private func noteWatchers(_ state: State) {
+        anyWatcher.store(!state.watchers.isEmpty || !state.everyPoll.isEmpty, ordering: .sequentiallyConsistent)
     }
 
     /// Stops `subscriber` watching `polls`, or every poll (and `*`) when nil.
@@ -81,6 +97,7 @@ final class WatchHub: @unchecked Sendable {
                 state.watchers[poll]?[subscriber.id] = nil
                 if state.watchers[poll]?.isEmpty == true { state.watchers[poll] = nil }
             }
+            noteWatchers(state)
         }
     }
 
