@@ -54,11 +54,16 @@ public enum RecordFrame {
         append(to: &buffer, payloadSize: EventCodec.encodedSize(event.body)) { EventCodec.write(event, to: $0) }
     }
 
-    /// Appends the record of a `voteCast` given by its ids' bytes (`EventCodec.writeVote`).
+    /// Appends the record of a `voteCast` given by its ids' bytes (`EventCodec.writeVote`). The
+    /// record (220 bytes at most, for ids of 64) is laid out on the stack and appended with one copy.
     public static func appendVote(seq: UInt64, timestampMs: Int64, poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer,
                                   option: UnsafeRawBufferPointer, to buffer: inout [UInt8]) {
-        append(to: &buffer, payloadSize: EventCodec.encodedVoteSize(poll: poll.count, voter: voter.count, option: option.count)) {
-            EventCodec.writeVote(seq: seq, timestampMs: timestampMs, poll: poll, voter: voter, option: option, to: $0)
+        let payloadSize = EventCodec.encodedVoteSize(poll: poll.count, voter: voter.count, option: option.count)
+        withUnsafeTemporaryAllocation(byteCount: headerSize + payloadSize, alignment: 8) { frame in
+            EventCodec.writeVote(seq: seq, timestampMs: timestampMs, poll: poll, voter: voter, option: option,
+                                 to: UnsafeMutableRawBufferPointer(rebasing: frame[headerSize...]))
+            seal(frame, payloadSize: payloadSize)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(frame))
         }
     }
 
@@ -72,10 +77,17 @@ public enum RecordFrame {
         buffer.withUnsafeMutableBytes { raw in
             let frame = UnsafeMutableRawBufferPointer(rebasing: raw[start..<start + headerSize + payloadSize])
             write(UnsafeMutableRawBufferPointer(rebasing: frame[headerSize...]))
-            frame.storeBytes(of: UInt32(payloadSize).littleEndian, toByteOffset: 0, as: UInt32.self)
-            let crc = CRC32C.checksum(recordFrame: UnsafeRawBufferPointer(frame), payloadLength: payloadSize)
-            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+            seal(frame, payloadSize: payloadSize)
         }
+    }
+
+    /// Writes the head of a frame whose payload is in place: its length, and the checksum of
+    /// the length bytes and the payload.
+    @inline(__always)
+    private static func seal(_ frame: UnsafeMutableRawBufferPointer, payloadSize: Int) {
+        frame.storeBytes(of: UInt32(payloadSize).littleEndian, toByteOffset: 0, as: UInt32.self)
+        let crc = CRC32C.checksum(recordFrame: UnsafeRawBufferPointer(frame), payloadLength: payloadSize)
+        frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
     }
 
     /// The payload of the record at `offset` of `bytes`, and where the next one starts, judged by

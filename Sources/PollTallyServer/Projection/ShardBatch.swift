@@ -14,12 +14,12 @@ struct ShardBatch: Sendable {
         case vote(VoteIDs)
     }
 
-    /// Where a vote's ids lie in `ids`: the poll's, the voter's and the option's, back to back.
+    /// Where a vote's ids lie in `ids`: the line from the poll's first byte to the option's last
+    /// is copied whole (one copy, separators included), so each id is a range of it.
     struct VoteIDs: Sendable {
-        var start: Int
-        var poll: Int
-        var voter: Int
-        var option: Int
+        var poll: Range<Int>
+        var voter: Range<Int>
+        var option: Range<Int>
     }
 
     let sink: any ReplySink
@@ -41,12 +41,11 @@ struct ShardBatch: Sendable {
     /// Adds the `VOTE` of `line`, whose ids `vote` locates.
     mutating func appendVote(slot: Int, line: UnsafeRawBufferPointer, _ vote: VoteLine) {
         reserve()
-        if ids.isEmpty { ids.reserveCapacity(32 * 24) }
-        let start = ids.count
-        ids.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[vote.poll]))
-        ids.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[vote.voter]))
-        ids.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[vote.option]))
-        items.append((slot, .vote(VoteIDs(start: start, poll: vote.poll.count, voter: vote.voter.count, option: vote.option.count))))
+        if ids.isEmpty { ids.reserveCapacity(32 * 32) }
+        let shift = ids.count - vote.poll.lowerBound
+        ids.append(contentsOf: UnsafeRawBufferPointer(rebasing: line[vote.poll.lowerBound..<vote.option.upperBound]))
+        func moved(_ range: Range<Int>) -> Range<Int> { (range.lowerBound + shift)..<(range.upperBound + shift) }
+        items.append((slot, .vote(VoteIDs(poll: moved(vote.poll), voter: moved(vote.voter), option: moved(vote.option)))))
     }
 
     /// A pipelining client sends a few dozen requests at a time: one allocation, not one per doubling.
@@ -58,10 +57,8 @@ struct ShardBatch: Sendable {
     func withVote<Result>(_ vote: VoteIDs, _ body: (_ poll: UnsafeRawBufferPointer, _ voter: UnsafeRawBufferPointer,
                                                     _ option: UnsafeRawBufferPointer) -> Result) -> Result {
         ids.withUnsafeBytes { ids in
-            let voter = vote.start + vote.poll, option = voter + vote.voter
-            return body(UnsafeRawBufferPointer(rebasing: ids[vote.start..<voter]),
-                        UnsafeRawBufferPointer(rebasing: ids[voter..<option]),
-                        UnsafeRawBufferPointer(rebasing: ids[option..<option + vote.option]))
+            body(UnsafeRawBufferPointer(rebasing: ids[vote.poll]), UnsafeRawBufferPointer(rebasing: ids[vote.voter]),
+                 UnsafeRawBufferPointer(rebasing: ids[vote.option]))
         }
     }
 }

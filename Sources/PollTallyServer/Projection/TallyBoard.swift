@@ -75,20 +75,22 @@ final class TallyBoard: Sendable {
         state.withLock { state in
             state.applies += 1
             var changed: [Int] = []
-            for pending in effects {
+            // By index, reading each field in place: a copy of each effect cost a retain and a
+            // release of its poll id.
+            for i in effects.indices {
                 let position: Int
-                if case .created(let tally) = pending.effect {
+                if case .created(let tally) = effects[i].effect {
                     position = state.put(tally)
-                    places.remember(position, at: pending.place)
+                    places.remember(position, at: effects[i].place)
                 } else {
-                    if let known = places.index(at: pending.place) {
+                    if let known = places.index(at: effects[i].place) {
                         position = known
                     } else {
-                        guard let found = state.index[pending.poll] else { continue }
+                        guard let found = state.index[effects[i].poll] else { continue }
                         position = found
-                        places.remember(position, at: pending.place)
+                        places.remember(position, at: effects[i].place)
                     }
-                    state.tallies[position].apply(pending.effect, seq: pending.seq)
+                    state.tallies[position].apply(effects[i].effect, seq: effects[i].seq)
                 }
                 if state.changedIn[position] != state.applies {
                     state.changedIn[position] = state.applies
