@@ -45,6 +45,7 @@ struct PollPartitionTests {
                 let expected = Self.reference(id, count: count)
                 #expect(PollPartition.index(of: id, count: count) == expected, "\(id) among \(count)")
                 #expect(PollPartition.index(of: Array(id.utf8), count: count) == expected)
+                #expect(Array(id.utf8).withUnsafeBytes { PollPartition.index(of: $0, count: count) } == expected)
             }
             spread[PollPartition.index(of: id, count: 7)] += 1
         }

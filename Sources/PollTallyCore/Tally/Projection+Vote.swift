@@ -49,4 +49,12 @@ extension Projection {
         let hash = states[position].ballots.hash(voter)
         states[position].ballots.prefetch(hash: hash)
     }
+
+    /// `prefetchBallot(at:voter:)` for the poll whose id is `poll`, if it exists. Mutating, like
+    /// the rest of the prefetching: called from a closure, a non-mutating lookup copied the
+    /// whole projection first.
+    public mutating func prefetchBallot(poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer) {
+        guard let position = index.position(of: poll) else { return }
+        prefetchBallot(at: position, voter: voter)
+    }
 }

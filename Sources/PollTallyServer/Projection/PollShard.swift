@@ -128,9 +128,7 @@ actor PollShard {
                 for (_, item) in batch.items {
                     switch item {
                     case .vote(let vote):
-                        batch.withVote(vote) { poll, voter, _ in
-                            if let position = projection.position(ofPoll: poll) { projection.prefetchBallot(at: position, voter: voter) }
-                        }
+                        batch.withVote(vote) { poll, voter, _ in projection.prefetchBallot(poll: poll, voter: voter) }
                     case .request(.command(let body)):
                         projection.prefetchBallot(of: body)
                     case .request:
