@@ -139,9 +139,10 @@ actor PollShard {
         }
     }
 
-    /// Runs `body` on the projection in place. Calling a non-mutating method on the stored
-    /// property (from a closure, or through `self`) copied the whole `Projection` first: a retain
-    /// and a release of each of its buffers, several times a vote.
+    /// Runs `body` on the projection in place: every lookup in the projection goes through here.
+    /// Calling a non-mutating method on the stored property (through `self`, or from a closure)
+    /// copied the whole `Projection` first: a retain and a release of each of its buffers,
+    /// several times a vote.
     private func inPlace<Result>(_ body: (inout Projection) -> Result) -> Result {
         body(&projection)
     }
@@ -195,7 +196,7 @@ actor PollShard {
             guard let tally = board.tally(poll) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
             return (Self.render(request, tally), 0)
         }
-        guard let tally = Self.tally(poll, in: &projection) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
+        guard let tally = inPlace({ $0.tally(poll) }) else { return (TallyRule.noSuchPoll(poll).protocolError.line, 0) }
         return (Self.render(request, tally), tally.lastSeq)
     }
 
@@ -207,7 +208,11 @@ actor PollShard {
     /// Decides one command; returns its reply and the seq that must be durable before it is sent.
     private func handle(_ body: EventBody) -> (String, UInt64) {
         if let failure { return (Self.unavailable(failure), 0) }
-        let (position, stateSeq, decision) = Self.decide(body, in: &projection)
+        // The poll looked up once, its position handed to each step.
+        let (position, stateSeq, decision) = inPlace { projection in
+            let position = projection.position(of: body.poll)
+            return (position, position.map { projection.lastSeq(at: $0) } ?? 0, projection.decide(body, at: position))
+        }
         switch decision {
         case .rejected(let rule):
             return (rule.protocolError.line, stateSeq)
@@ -222,7 +227,7 @@ actor PollShard {
                 do {
                     let effect = try projection.applyDecided(event, at: position)
                     // A created poll takes the next position.
-                    let place = position ?? projection.pollCount - 1
+                    let place = position ?? inPlace { $0.pollCount } - 1
                     pendingEffects.append(PendingEffect(seq: event.seq, place: place, poll: body.poll, effect: effect))
                 } catch {
                     // decide() said .append, so apply() cannot reject it; if it ever did, the event
@@ -264,20 +269,6 @@ actor PollShard {
         }
         if let effect { pendingEffects.append(effect) }
         return reply
-    }
-
-    /// A poll's accepted tally, read in place (see `decide(_:in:)`).
-    private static func tally(_ poll: String, in projection: inout Projection) -> Tally? {
-        projection.tally(poll)
-    }
-
-    /// Looks the command's poll up once and decides it: its position, the seq of the state it is
-    /// decided on, and the decision. Through `inout`, so the projection is read in place: calling
-    /// a non-mutating method on the stored property copied the whole `Projection` (a retain and a
-    /// release of each of its buffers) per call, twice a vote.
-    private static func decide(_ body: EventBody, in projection: inout Projection) -> (Int?, UInt64, Projection.Decision) {
-        let position = projection.position(of: body.poll)
-        return (position, position.map { projection.lastSeq(at: $0) } ?? 0, projection.decide(body, at: position))
     }
 
     /// Catches up with the log: moves the board and releases gated replies up to the durable seq.
