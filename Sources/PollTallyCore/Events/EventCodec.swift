@@ -48,7 +48,7 @@ public enum EventCodec {
 
     /// The number of bytes the payload of an event with `body` takes.
     public static func encodedSize(_ body: EventBody) -> Int {
-        let header = 17
+        let header = headSize
         switch body {
         case .pollCreated(let poll, let options, let question):
             return options.reduce(header + 1 + poll.utf8.count + 1 + 2 + question.utf8.count) { $0 + 1 + $1.utf8.count }
@@ -63,8 +63,11 @@ public enum EventCodec {
 
     /// The number of bytes the payload of a `voteCast` takes, for ids of these lengths.
     public static func encodedVoteSize(poll: Int, voter: Int, option: Int) -> Int {
-        17 + 3 + poll + voter + option
+        headSize + 3 + poll + voter + option
     }
+
+    /// kind u8 | seq u64 | unix-ms i64, before an event's fields.
+    static let headSize = 17
 
     /// Writes the payload of a `voteCast` event from its ids' bytes into `destination`, which is
     /// exactly `encodedVoteSize` bytes: the server's `VOTE` path, where the ids never become

@@ -20,7 +20,7 @@ public struct EventView: Sendable {
     public let option: Range<Int>
 
     /// The size of the fixed head of every payload: kind u8, seq u64, time i64.
-    static let headSize = 17
+    static let headSize = EventCodec.headSize
 
     public init(_ payload: UnsafeRawBufferPointer) throws(EventCodec.DecodeError) {
         guard payload.count >= Self.headSize else { throw .truncated }
