@@ -82,7 +82,9 @@ public struct BallotTable: Sendable {
         return voter.withUTF8 { self[bytes: UnsafeRawBufferPointer($0)] }
     }
 
-    /// The ballot of the voter whose id is `bytes`.
+    /// The ballot of the voter whose id is `bytes`. Inlined: called on a table inside the array of
+    /// a projection's polls, the table was copied (its buffers retained and released) for the call.
+    @inline(__always)
     public subscript(bytes bytes: UnsafeRawBufferPointer) -> Ballot? {
         guard !slots.isEmpty else { return nil }
         let (index, found) = find(bytes, hash: hash(bytes))

@@ -244,8 +244,7 @@ actor PollShard {
     private func handleVote(poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer) -> (String, UInt64) {
         if let failure { return (Self.unavailable(failure), 0) }
         let log = self.log
-        var effect: PendingEffect?
-        let reply: (String, UInt64) = inPlace { projection in
+        return inPlace { projection in
             guard let position = projection.position(ofPoll: poll) else {
                 return (TallyRule.noSuchPoll(String(decoding: poll, as: UTF8.self)).protocolError.line, 0)
             }
@@ -261,14 +260,12 @@ actor PollShard {
                     return (Self.unavailable(failure), 0)
                 case .success(let receipt):
                     let seq = receipt.firstSeq
-                    effect = PendingEffect(seq: seq, place: position, poll: projection.pollID(at: position),
-                                           effect: projection.castVote(at: position, voter: voter, option: index, seq: seq))
+                    pendingEffects.append(PendingEffect(seq: seq, place: position, poll: projection.pollID(at: position),
+                                                        effect: projection.castVote(at: position, voter: voter, option: index, seq: seq)))
                     return (ReplyFormat.ok(seq), seq)
                 }
             }
         }
-        if let effect { pendingEffects.append(effect) }
-        return reply
     }
 
     /// Catches up with the log: moves the board and releases gated replies up to the durable seq.
@@ -303,14 +300,17 @@ actor PollShard {
     private func release(upTo seq: UInt64, into deliveries: inout ReplyDeliveries) {
         guard seq > durableSeq else { return }
         durableSeq = seq
-        let effectCount = pendingEffects.prefix { $0.seq <= seq }.count
+        // Fields read in place, here and below: copying each effect and reply out retained and
+        // released its strings.
+        var effectCount = 0
+        while effectCount < pendingEffects.count, pendingEffects[effectCount].seq <= seq { effectCount += 1 }
         if effectCount > 0 {
             let hub = self.hub
             let changed = board.apply(pendingEffects[..<effectCount], places: &boardPlaces) { hub.hasWatchers }
             pendingEffects.removeFirst(effectCount)
             if !changed.isEmpty { hub.published(changed) }
         }
-        for reply in gated where reply.gate <= seq { deliveries.add(reply.sink, slot: reply.slot, text: reply.text) }
+        for i in gated.indices where gated[i].gate <= seq { deliveries.add(gated[i].sink, slot: gated[i].slot, text: gated[i].text) }
         gated.removeAll { $0.gate <= seq }
     }
 
