@@ -306,6 +306,29 @@ struct EventLoopTests {
         #expect(handler.afterRunsAtCall == [0], "afterEvents had not run before the handler's round")
     }
 
+    @Test func workLeftForTheRoundEndRunsAfterItsHandlersOnTheLoopThreadBeforeAfterEvents() throws {
+        let pair = try SocketPair()
+        defer { pair.close() }
+        let afterEvents = RunCounter()
+        let loop = try EventLoop(name: "test-round-end") { afterEvents.ran() }
+        let handler = RoundEndHandler(fd: pair.a, loop: loop, afterEvents: afterEvents)
+        loop.start()
+        defer { stopWithin(loop.stop) }
+        let token = try loop.register(fd: pair.a, interest: .readable, handler: handler)
+        defer { loop.remove(fd: pair.a, token: token) }
+        #expect(send(pair.b, "go") == 2)
+        #expect(eventually { handler.ends.count == 2 })
+        let ends = handler.ends
+        // Both pieces of work the handler left, in the order left, after the handler returned,
+        // on the thread that called it, before that round's afterEvents.
+        #expect(ends.map(\.order) == [1, 2])
+        #expect(ends.allSatisfy { $0.handlerDone && $0.onHandlerThread && $0.afterEventsBetween == 0 }, "\(ends)")
+        // Left once: not run again in later rounds.
+        #expect(send(pair.b, "x") == 1)
+        #expect(eventually { handler.ends.count == 4 })
+        #expect(handler.ends.map(\.order) == [1, 2, 1, 2])
+    }
+
     // MARK: - Stopping and groups
 
     @Test func stopReturnsAndNoHandlerIsCalledAfterwards() throws {
@@ -424,6 +447,56 @@ final class RecordingHandler: EventLoopHandler {
     var received: [UInt8] { state.withLock { $0.received } }
     var emptyDrains: Int { state.withLock { $0.emptyDrains } }
     var afterRunsAtCall: [Int] { state.withLock { $0.afterRunsAtCall } }
+}
+
+/// Counts the runs of a loop's afterEvents.
+final class RunCounter: Sendable {
+    private let runs = Atomic<Int>(0)
+    func ran() { runs.add(1, ordering: .relaxed) }
+    var value: Int { runs.load(ordering: .relaxed) }
+}
+
+/// Reads its fd dry and leaves two pieces of work for the end of the round; each notes whether
+/// it ran after the handler returned, on the handler's thread, and before afterEvents ran again.
+final class RoundEndHandler: EventLoopHandler {
+    struct End: Sendable {
+        var order: Int
+        var handlerDone: Bool
+        var onHandlerThread: Bool
+        var afterEventsBetween: Int
+    }
+
+    let fd: CInt
+    private let loop: EventLoop
+    private let afterEvents: RunCounter
+    private let state = Mutex<(ends: [End], inHandler: Bool, thread: UInt)>(([], false, 0))
+
+    init(fd: CInt, loop: EventLoop, afterEvents: RunCounter) {
+        self.fd = fd
+        self.loop = loop
+        self.afterEvents = afterEvents
+    }
+
+    func ready(_ readiness: Readiness) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while buffer.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+        let me = UInt(bitPattern: Int(pthread_self()))
+        let afterEventsAtCall = afterEvents.value
+        state.withLock { $0.inHandler = true; $0.thread = me }
+        for order in 1...2 {
+            loop.atRoundEnd { [self] in
+                let now = UInt(bitPattern: Int(pthread_self()))
+                let between = afterEvents.value - afterEventsAtCall
+                state.withLock { state in
+                    state.ends.append(End(order: order, handlerDone: !state.inHandler, onHandlerThread: now == state.thread,
+                                          afterEventsBetween: between))
+                }
+            }
+        }
+        state.withLock { $0.inHandler = false }
+    }
+
+    var ends: [End] { state.withLock { $0.ends } }
 }
 
 /// An `afterEvents` hook that notes, at each run, how many calls `handler` had had.

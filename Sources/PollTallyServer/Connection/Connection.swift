@@ -55,6 +55,9 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Commands and single-poll reads of the current read event, per shard index.
     private var scratchBatches: [ShardBatch] = []
+    /// Handling a readiness from the event loop (`ready`), on its thread: shards given work are
+    /// started at the end of the loop's round (`PollShard.post`).
+    private var inLoopRound = false
 
     static let readChunk = 64 * 1024
 
@@ -91,6 +94,8 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         queue.sync {
             guard !closed else { return }
             if !readiness.isDisjoint(with: .failed) { return abort() }
+            inLoopRound = true
+            defer { inLoopRound = false }
             if readiness.contains(.readable) { onReadable() }
             if readiness.contains(.writable) { onWritable() }
         }
@@ -237,7 +242,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         guard !scratchBatches.isEmpty else { return }
         var firstSlot = Int.max, lastSlot = Int.min, posts = 0
         for (index, batch) in scratchBatches.enumerated() where !batch.isEmpty {
-            context.router.shards[index].post(batch)
+            context.router.shards[index].post(batch, from: inLoopRound ? loop : nil)
             posts += 1
             firstSlot = min(firstSlot, batch.items[0].slot)
             lastSlot = max(lastSlot, batch.items[batch.count - 1].slot)

@@ -45,6 +45,9 @@ final class EventLoop: Sendable {
     private let phase = Mutex(Phase.idle)
     private let stopped = DispatchSemaphore(value: 0)
     private let afterEvents: @Sendable () -> Void
+    /// Work the round's handlers left for its end (`atRoundEnd`). Only the loop's own thread
+    /// touches it; a `Mutex` because the loop is `Sendable`, and it is never contended.
+    private let roundEnd = Mutex<[@Sendable () -> Void]>([])
     private let name: String
 
     private enum Phase { case idle, running, stopping, stopped }
@@ -91,6 +94,12 @@ final class EventLoop: Sendable {
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
+    }
+
+    /// Runs `work` on the loop's thread once every handler of the current round has run, before
+    /// the next wait, outside every connection's queue. Only from a handler of this loop.
+    func atRoundEnd(_ work: @escaping @Sendable () -> Void) {
+        roundEnd.withLock { $0.append(work) }
     }
 
     /// Registers `fd` with interest in `readiness`; returns the token for `update` and `remove`.
@@ -162,6 +171,11 @@ final class EventLoop: Sendable {
             }
             for (handler, readiness) in round { handler.ready(readiness) }
             round.removeAll(keepingCapacity: true)
+            let left = roundEnd.withLock { work in
+                defer { work.removeAll(keepingCapacity: true) }
+                return work
+            }
+            for work in left { work() }
             afterEvents()
         }
         phase.withLock { $0 = .stopped }
