@@ -654,7 +654,7 @@ struct ProjectionApplyDecidedTests {
                 continue
             }
             let (position, fromBytes) = Self.withBytes(poll, voter, option) { poll, voter, option in
-                let position = bytes.position(ofPoll: poll)
+                let position = bytes.position(of: poll)
                 return (position, position.map { bytes.decideVote(at: $0, voter: voter, option: option) })
             }
             #expect(position == strings.position(of: poll))

@@ -1,5 +1,6 @@
 /// Deciding and applying a vote from its ids' bytes: the server's path for `VOTE` (`VoteLine`),
-/// and the one statement of a vote's rules, which `decide(_:)` uses for `voteCast` too.
+/// and the one statement of a vote's rules, which `decide(_:)` uses for `voteCast` too; and the
+/// prefetch of a ballot slot a shard asks for before deciding a round's votes and retractions.
 extension Projection {
     /// What `decideVote` says of a vote.
     public enum VoteDecision: Equatable, Sendable {
@@ -12,7 +13,7 @@ extension Projection {
     }
 
     /// The position of the poll whose id is `bytes`, for the `at:` forms.
-    public func position(ofPoll bytes: UnsafeRawBufferPointer) -> Int? {
+    public func position(of bytes: UnsafeRawBufferPointer) -> Int? {
         index.position(of: bytes)
     }
 
@@ -41,6 +42,20 @@ extension Projection {
     @discardableResult
     public mutating func castVote(at position: Int, voter: UnsafeRawBufferPointer, option: Int, seq: UInt64) -> TallyEffect {
         states[position].cast(voter: voter, option: option, seq: seq)
+    }
+
+    /// Starts loading into the cache the ballot slot that deciding `command` will read, if it is
+    /// a vote or a retraction for a poll that exists; changes nothing. A shard calls it for every
+    /// command of a round before deciding the first, so that the round's cache misses on the
+    /// ballot tables overlap instead of each vote waiting for its own (a tenth of a shard's time).
+    public mutating func prefetchBallot(of command: EventBody) {
+        switch command {
+        case .voteCast(let poll, var voter, _), .voteRetracted(let poll, var voter):
+            guard let position = index.position(of: poll) else { return }
+            voter.withUTF8 { prefetchBallot(at: position, voter: UnsafeRawBufferPointer($0)) }
+        case .pollCreated, .pollClosed:
+            return
+        }
     }
 
     /// Starts loading into the cache the ballot slot of the voter whose id is `voter` in the poll

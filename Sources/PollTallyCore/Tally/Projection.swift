@@ -115,20 +115,6 @@ public struct Projection: Sendable {
         }
     }
 
-    /// Starts loading into the cache the ballot slot that deciding `command` will read, if it is
-    /// a vote or a retraction for a poll that exists; changes nothing. A shard calls it for every
-    /// command of a round before deciding the first, so that the round's cache misses on the
-    /// ballot tables overlap instead of each vote waiting for its own (a tenth of a shard's time).
-    public mutating func prefetchBallot(of command: EventBody) {
-        switch command {
-        case .voteCast(let poll, var voter, _), .voteRetracted(let poll, var voter):
-            guard let position = index.position(of: poll) else { return }
-            voter.withUTF8 { prefetchBallot(at: position, voter: UnsafeRawBufferPointer($0)) }
-        case .pollCreated, .pollClosed:
-            return
-        }
-    }
-
     /// Applies one logged event and returns what it did to the poll's tally.
     ///
     /// Throws the rule the event breaks; the state is then unchanged.

@@ -169,7 +169,7 @@ final class Connection: ReplySink, WatchSubscriber, TailSubscriber, EventLoopHan
         if let vote = VoteLine(line), AccessPolicy.allowsCommands(access) {
             context.stats.requests.add(1, ordering: .relaxed)
             let slot = slots.append(.pending)
-            let index = PollPartition.index(of: UnsafeRawBufferPointer(rebasing: line[vote.poll]), count: context.router.shards.count)
+            let index = ShardRouter.shardIndex(of: UnsafeRawBufferPointer(rebasing: line[vote.poll]), count: context.router.shards.count)
             startBatches(&batches)
             batches[index].appendVote(slot: slot, line: line, vote)
             return slots.count < context.config.maxPendingReplies

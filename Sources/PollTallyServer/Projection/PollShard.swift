@@ -116,7 +116,7 @@ actor PollShard {
     /// either way), and the loop, which every connection waits on, is held at most about 100 µs.
     static let loopDrainLimit = 128
 
-    /// The most requests the log writer's thread decides in one go for a shard (`post`).
+    /// The most requests the log writer's thread decides in one go for a shard (`start`).
     static let writerDrainBudget = 64
 
     /// Takes the batches waiting in the inbox (all of them, or whole batches up to `budget`
@@ -234,6 +234,16 @@ actor PollShard {
 
     /// Decides one command; returns its reply and the seq that must be durable before it is sent.
     private func handle(_ body: EventBody) -> (String, UInt64) {
+        // A vote has one path, from its ids' bytes, whichever way it arrived.
+        if case .voteCast(var poll, var voter, var option) = body {
+            return poll.withUTF8 { poll in
+                voter.withUTF8 { voter in
+                    option.withUTF8 { option in
+                        handleVote(poll: UnsafeRawBufferPointer(poll), voter: UnsafeRawBufferPointer(voter), option: UnsafeRawBufferPointer(option))
+                    }
+                }
+            }
+        }
         if let failure { return (Self.unavailable(failure), 0) }
         // The poll looked up once, its position handed to each step.
         let (position, stateSeq, decision) = inPlace { projection in
@@ -266,13 +276,13 @@ actor PollShard {
         }
     }
 
-    /// Decides one `VOTE` from its ids' bytes, as `handle(.voteCast(...))` would: the reply and
-    /// the seq that must be durable before it is sent.
+    /// Decides one vote from its ids' bytes (a `VOTE` read by `VoteLine`, or a `voteCast` handed
+    /// to `handle`): the reply and the seq that must be durable before it is sent.
     private func handleVote(poll: UnsafeRawBufferPointer, voter: UnsafeRawBufferPointer, option: UnsafeRawBufferPointer) -> (String, UInt64) {
         if let failure { return (Self.unavailable(failure), 0) }
         let log = self.log
         return inPlace { projection in
-            guard let position = projection.position(ofPoll: poll) else {
+            guard let position = projection.position(of: poll) else {
                 return (TallyRule.noSuchPoll(String(decoding: poll, as: UTF8.self)).protocolError.line, 0)
             }
             let stateSeq = projection.lastSeq(at: position)

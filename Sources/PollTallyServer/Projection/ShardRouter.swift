@@ -16,6 +16,11 @@ final class ShardRouter: Sendable {
         PollPartition.index(of: poll, count: count)
     }
 
+    /// `shardIndex(of:count:)` for a poll id given as bytes (a `VOTE` read by `VoteLine`).
+    static func shardIndex(of poll: UnsafeRawBufferPointer, count: Int) -> Int {
+        PollPartition.index(of: poll, count: count)
+    }
+
     func shard(for poll: String) -> PollShard {
         shards[Self.shardIndex(of: poll, count: shards.count)]
     }
