@@ -33,7 +33,7 @@ let package = Package(
         // Sockets, connections, projection actors, watchers.
         .target(name: "PollTallyServer", dependencies: ["PollTallyCore", "PollTallyLog", "CEventPoll"], swiftSettings: uncheckedExclusivityInRelease),
         // Clients of the server: the load generator (`polltally bench`) and the live view (`polltally watch`).
-        .target(name: "PollTallyClient", swiftSettings: strict),
+        .target(name: "PollTallyClient", dependencies: ["CEventPoll"], swiftSettings: strict),
         // The command-line tool: flags and wiring only.
         .executableTarget(name: "polltally", dependencies: ["PollTallyCore", "PollTallyLog", "PollTallyServer", "PollTallyClient"], swiftSettings: strict),
 

@@ -5,6 +5,7 @@
 #
 #   bash Benchmarks/pair-hincrby.sh [RUNS] [CONNECTIONS] [DEPTH]     # default 5 64 64
 #   VOTES=1000000 SCRATCH=.build-perf bash Benchmarks/pair-hincrby.sh 5 16 16
+#   BENCH_ARGS="--client-threads 0" bash Benchmarks/pair-hincrby.sh 5 16 16   # more flags for both benches
 #
 # Prints each pair and its ratio, then the medians and their ratio. Needs: redis-server.
 set -euo pipefail
@@ -13,6 +14,7 @@ runs=${1:-5}
 connections=${2:-64}
 depth=${3:-64}
 votes=${VOTES:-1000000}
+read -r -a extra <<<"${BENCH_ARGS:-}"
 command -v redis-server >/dev/null || { echo "redis-server is not installed: apt-get install redis-server" >&2; exit 1; }
 build=(swift build -c release)
 [[ -n ${SCRATCH:-} ]] && build+=(--scratch-path "$SCRATCH")
@@ -31,7 +33,7 @@ for run in $(seq "$runs"); do
     server=$!
     for _ in $(seq 200); do grep -q 'listening on' "$work/out" 2>/dev/null && break; sleep 0.05; done
     port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/out" | cut -d: -f2)
-    pt=$("$bin" bench --port "$port" --pid "$server" --connections "$connections" --depth "$depth" --votes "$votes" --target polltally 2>>"$work/bench.err" | rate)
+    pt=$("$bin" bench --port "$port" --pid "$server" --connections "$connections" --depth "$depth" --votes "$votes" --target polltally "${extra[@]}" 2>>"$work/bench.err" | rate)
     kill -TERM "$server"; wait "$server" || true
 
     port=$((20000 + RANDOM % 40000))
@@ -40,7 +42,7 @@ for run in $(seq "$runs"); do
     server=$!
     for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
     hincrby=$("$bin" bench --port "$port" --pid "$server" --connections "$connections" --depth "$depth" --votes "$votes" \
-        --target redis --command hincrby 2>>"$work/bench.err" | rate)
+        --target redis --command hincrby "${extra[@]}" 2>>"$work/bench.err" | rate)
     kill -TERM "$server"; wait "$server" || true
     server=""
     echo "pair $run: polltally $pt hincrby $hincrby ratio $(awk -v a="$pt" -v b="$hincrby" 'BEGIN { printf "%.2f", a / b }')" | tee -a "$work/pairs"

@@ -6,12 +6,12 @@ enum BenchCommand: Command {
     static let name = "bench"
     static let summary = "load a server with votes and check the tallies"
     static let flags: Set<String> = [
-        "host", "port", "target", "command", "connections", "depth", "polls", "options", "voters", "votes",
+        "host", "port", "target", "command", "connections", "depth", "client-threads", "polls", "options", "voters", "votes",
         "seed", "pid", "setup", "redis-sha", "redis-script", "timeout", "disk-sync", "dir",
     ]
     static let usage = """
         usage: polltally bench [--host 127.0.0.1] [--port 7070] [--target polltally|redis] [--command vote|hincrby|ping]
-                               [--connections 16] [--depth 16] [--polls 100] [--options 4] [--voters 200000]
+                               [--connections 16] [--depth 16] [--client-threads N] [--polls 100] [--options 4] [--voters 200000]
                                [--votes 1000000] [--seed 1] [--pid PID] [--setup yes|no]
                                [--redis-sha SHA] [--redis-script Benchmarks/vote.lua] [--timeout 60]
                polltally bench --disk-sync N [--dir .]
@@ -21,8 +21,12 @@ enum BenchCommand: Command {
                           hincrby: redis only, a bare HINCRBY (not verified)
                           ping: PING (polltally) or inline PING (redis), the floor: the fastest the
                           server answers this client at all; --votes PINGs, no setup, not verified
-          --connections   connections, one thread each (default 16)
+          --connections   connections (default 16)
           --depth         requests in flight per connection (default 16)
+          --client-threads
+                          threads that drive the connections, each waiting on epoll for
+                          whichever has replies (default: one per core); 0: a thread per
+                          connection, each blocking in its reads
           --polls, --options, --voters, --votes, --seed
                           the seeded workload: polls p0.., options o0.., voters v0..
           --pid           the server's pid, for its peak RSS (VmHWM); otherwise the server's own figure
@@ -66,6 +70,9 @@ enum BenchCommand: Command {
         }
         config.connections = try arguments.integer("connections", default: config.connections, in: 1...1024)
         config.depth = try arguments.integer("depth", default: config.depth, in: 1...4096)
+        if arguments.string("client-threads") != nil {
+            config.clientThreads = try arguments.integer("client-threads", default: 0, in: 0...1024)
+        }
         config.polls = try arguments.integer("polls", default: config.polls, in: 1...1_000_000)
         config.options = try arguments.integer("options", default: config.options, in: 2...64)
         config.voters = try arguments.integer("voters", default: config.voters, in: 1...100_000_000)

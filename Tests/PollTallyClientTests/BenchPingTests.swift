@@ -76,7 +76,7 @@ struct BenchPingTests {
             for cut in 0...line.count {
                 let partial = Array(line[..<cut])
                 let rest = [0x41, 0x42] + Array(line[cut...]) + [0x0A]  // junk before the line start
-                let result = rest.withUnsafeBytes { LoadClient.line(partial, $0, 2, rest.count - 1, is: expected) }
+                let result = rest.withUnsafeBytes { LoadConnection.line(partial, $0, 2, rest.count - 1, is: expected) }
                 #expect(result == matches, "\(text.debugDescription) cut at \(cut)")
             }
         }
@@ -104,7 +104,7 @@ struct BenchPingTests {
         #expect(String(decoding: received, as: UTF8.self) == String(repeating: "PING\n", count: replies.count))
     }
 
-    /// Runs a `LoadClient` sending one request per reply over a socket pair whose other end answers the
+    /// Runs a `LoadClient` (a thread of its own) sending one request per reply over a socket pair whose other end answers the
     /// n-th request line with `replies[n]`, each written in two halves a moment apart (so reads cut
     /// lines); returns the client's result and the bytes the peer received.
     static func load(_ dialect: Dialect, replies: [String], depth: Int) throws -> (ClientResult, [UInt8]) {
@@ -120,17 +120,17 @@ struct BenchPingTests {
             received.set(0, answer(peer, replies))
             close(peer)
         }
-        let load = LoadClient(
+        let load = LoadClient(connection: LoadConnection(
             socket: TCPSocket(fd: client, timeoutSeconds: 10),
             votes: Array(repeating: Self.vote, count: replies.count), depth: depth,
             encoder: RequestEncoder(dialect: dialect, polls: 5, options: 4),
-            successByte: dialect.successByte, successLine: dialect.successLine)
+            successByte: dialect.successByte, successLine: dialect.successLine))
         let result = load.run()
         thread.join()
         return (result, received.values[0] ?? [])
     }
 
-    private static func answer(_ fd: CInt, _ replies: [String]) -> [UInt8] {
+    static func answer(_ fd: CInt, _ replies: [String]) -> [UInt8] {
         var received: [UInt8] = []
         var answered = 0
         var buffer = [UInt8](repeating: 0, count: 4096)

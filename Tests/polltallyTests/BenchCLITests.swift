@@ -48,9 +48,13 @@ struct BenchCLITests {
         #expect(try dumpEvents(folder + "/data").isEmpty)
     }
 
-    @Test("the vote load (--command vote, now allowed for polltally) still verifies its tallies")
+    @Test("the vote load verifies its tallies: --command vote, and its connections on one thread per core (the default), one, three (so two), or a thread each")
     func voteLoad() throws {
-        for arguments in [[], ["--command", "vote"]] {
+        // The client threads the RESULT line must name: never more than the 2 connections.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cases: [([String], Int)] = [([], min(2, cores)), (["--command", "vote"], min(2, cores)), (["--client-threads", "0"], 0),
+                                        (["--client-threads", "1"], 1), (["--client-threads", "3"], 2)]
+        for (arguments, threads) in cases {
             let folder = makeTemporaryFolder()
             defer { removeTemporaryFolder(folder) }
             let server = try ServerProcess(dataPath: folder + "/data", extra: ["--fsync", "never"])
@@ -62,6 +66,7 @@ struct BenchCLITests {
             #expect(result.exit == .code(0), "\(arguments): \(result.stdout)\n\(result.stderr)")
             let fields = try Self.resultFields(result.stdout)
             #expect(fields["label"] == "polltally" && fields["command"] == "vote", "\(fields)")
+            #expect(fields["client_threads"] == "\(threads)", "\(fields)")
             #expect(fields["votes"] == "2000" && fields["errors"] == "0" && fields["verified"] == "yes", "\(fields)")
             #expect(result.stderr.contains("bench: setup: 3 polls with 4 options on polltally"), "\(result.stderr)")
         }

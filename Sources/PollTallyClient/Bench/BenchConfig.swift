@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// Everything one `polltally bench` run needs: where the server is, which protocol it speaks, the
 /// workload's shape and the concurrency.
 public struct BenchConfig: Sendable {
@@ -24,6 +28,9 @@ public struct BenchConfig: Sendable {
     public var connections = 16
     /// Requests in flight per connection.
     public var depth = 16
+    /// Threads that drive the connections, each over epoll (`LoadMultiplexer`); 0: one thread
+    /// per connection, blocking in its reads (`LoadClient`); nil: one per core.
+    public var clientThreads: Int?
     public var polls = 100
     public var options = 4
     public var voters = 200_000
@@ -49,6 +56,12 @@ public struct BenchConfig: Sendable {
         case (.redis, .hincrby): return "redis-hincrby"
         case (.redis, .ping): return "redis-ping"
         }
+    }
+
+    /// `clientThreads`, or the number of cores, never more than the connections.
+    public var clientThreadCount: Int {
+        guard let clientThreads else { return max(1, min(connections, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
+        return min(clientThreads, connections)
     }
 
     /// Whether the run creates polls first: `setup`, unless the load is PINGs, which need none.

@@ -20,7 +20,8 @@ public struct BenchReport: Sendable {
         let c = config
         let ping = c.command == .ping
         var lines = [
-            "target \(c.label) at \(c.host):\(c.port): \(c.connections) connections x depth \(c.depth)",
+            "target \(c.label) at \(c.host):\(c.port): \(c.connections) connections x depth \(c.depth), "
+                + (c.clientThreadCount == 0 ? "a client thread each" : "\(c.clientThreadCount) client thread\(c.clientThreadCount == 1 ? "" : "s")"),
             ping
                 ? "workload: \(c.votes) PINGs, no polls (the floor: the fastest the server answers this client)"
                 : "workload: \(c.votes) votes over \(c.polls) polls x \(c.options) options by \(c.voters) voters (seed \(c.seed)): "
@@ -57,6 +58,7 @@ public struct BenchReport: Sendable {
             ("label", config.label),
             ("connections", "\(config.connections)"),
             ("depth", "\(config.depth)"),
+            ("client_threads", "\(config.clientThreadCount)"),
             ("votes", "\(replies)"),
             ("seconds", Self.fixed(seconds, 3)),
             ("votes_per_s", "\(votesPerSecond)"),

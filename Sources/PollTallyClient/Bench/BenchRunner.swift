@@ -1,6 +1,6 @@
 /// Runs one benchmark: builds the seeded workload, sets the server up over a control connection,
-/// connects every load connection, drives them on one thread each, then verifies the tallies and
-/// reads the server's memory.
+/// connects every load connection, drives them (on `clientThreads` threads, or one thread each),
+/// then verifies the tallies and reads the server's memory.
 public enum BenchRunner {
     /// Runs `config`; `progress` receives a line at each phase.
     public static func run(_ config: BenchConfig, progress: (String) -> Void) throws(ClientError) -> BenchReport {
@@ -14,9 +14,14 @@ public enum BenchRunner {
 
         let sockets = try connect(config)
         defer { sockets.forEach { $0.close() } }
+        let threads = config.clientThreadCount
         progress("load: \(config.votes) \(config.command == .ping ? "PINGs" : "votes") on \(config.connections) connections x depth \(config.depth)")
         let encoder = RequestEncoder(dialect: dialect, polls: config.polls, options: config.options)
-        let (results, seconds) = try drive(sockets, workload, encoder, dialect, depth: config.depth)
+        let connections = sockets.enumerated().map { index, socket in
+            LoadConnection(socket: socket, votes: workload.perConnection[index], depth: config.depth, encoder: encoder,
+                           successByte: dialect.successByte, successLine: dialect.successLine)
+        }
+        let (results, seconds) = try drive(connections, threads: threads, timeoutSeconds: config.timeoutSeconds)
 
         var merged = ClientResult()
         for result in results {
@@ -64,27 +69,38 @@ public enum BenchRunner {
         return sockets
     }
 
-    /// Runs one thread per connection and returns their results and the wall time from the first
-    /// thread's start to the last one's end.
-    private static func drive(_ sockets: [TCPSocket], _ workload: Workload, _ encoder: RequestEncoder, _ dialect: Dialect, depth: Int) throws(ClientError) -> ([ClientResult], Double) {
-        let slots = ResultSlots<ClientResult>(count: sockets.count)
-        var threads: [BenchThread] = []
+    /// Runs the connections, on `threads` threads (`LoadMultiplexer`, connection `i` on thread
+    /// `i % threads`) or, with 0, one thread each (`LoadClient`), and returns their results, in
+    /// order, and the wall time from the first thread's start to the last one's end.
+    private static func drive(_ connections: [LoadConnection], threads: Int, timeoutSeconds: Int) throws(ClientError) -> ([ClientResult], Double) {
+        let groups: [[Int]] = threads == 0
+            ? connections.indices.map { [$0] }
+            : (0..<min(threads, connections.count)).map { thread in Array(stride(from: thread, to: connections.count, by: threads)) }
+        let slots = ResultSlots<[ClientResult]>(count: groups.count)
+        var running: [BenchThread] = []
         let start = MonotonicClock.nanoseconds()
-        for (index, socket) in sockets.enumerated() {
-            let client = LoadClient(
-                socket: socket, votes: workload.perConnection[index], depth: depth,
-                encoder: encoder, successByte: dialect.successByte, successLine: dialect.successLine)
+        for (group, members) in groups.enumerated() {
+            let mine = members.map { connections[$0] }
             do throws(ClientError) {
-                threads.append(try BenchThread.start { slots.set(index, client.run()) })
+                if threads == 0, let only = mine.first {
+                    running.append(try BenchThread.start { slots.set(group, [LoadClient(connection: only).run()]) })
+                } else {
+                    let multiplexer = LoadMultiplexer(connections: mine, timeoutSeconds: timeoutSeconds)
+                    running.append(try BenchThread.start { slots.set(group, multiplexer.run()) })
+                }
             } catch {
-                sockets.forEach { $0.shutdown() }  // ends the threads already running
-                threads.forEach { $0.join() }
+                connections.forEach { $0.socket.shutdown() }  // ends the threads already running
+                running.forEach { $0.join() }
                 throw error
             }
         }
-        threads.forEach { $0.join() }
+        running.forEach { $0.join() }
         let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
-        let results = slots.values.map { $0 ?? ClientResult(failure: "the thread ended without a result") }
+        var results = [ClientResult](repeating: ClientResult(failure: "the thread ended without a result"), count: connections.count)
+        for (group, members) in groups.enumerated() {
+            guard let values = slots.values[group] else { continue }
+            for (member, value) in zip(members, values) { results[member] = value }
+        }
         return (results, seconds)
     }
 }
