@@ -23,6 +23,8 @@
 #   DISK_SYNCS=2000      64-byte write+fdatasync samples for each disk probe (append, overwrite)
 #   SCRATCH=path         --scratch-path for swift build (default: the package's .build)
 #   KEEP=1               keep the temporary folder (server logs, each bench's full output)
+#   BENCH_ARGS="..."     more flags for every bench run, e.g. "--client-threads 0" for the load
+#                        generator's thread-per-connection mode (the default is one thread per core)
 #   SWEEP="1 2 4 8 16 32 64"
 #                        instead of the scenarios above: throughput against the number of
 #                        connections, each at SWEEP_DEPTH (16) requests in flight, under interval
@@ -34,6 +36,7 @@ cd "$(dirname "$0")/.."
 VOTES=${VOTES:-1000000}
 LATENCY_VOTES=${LATENCY_VOTES:-5000}
 RUNS=${RUNS:-3}
+read -r -a BENCH_EXTRA <<<"${BENCH_ARGS:-}"
 DISK_SYNCS=${DISK_SYNCS:-2000}
 SCRATCH=${SCRATCH:-}
 KEEP=${KEEP:-0}
@@ -142,7 +145,7 @@ bench() {
     local scenario=$1 server=$2 connections=$3 depth=$4 votes=$5 dir=$6
     shift 6
     if "$BIN" bench --port "$PORT" --pid "$SERVER_PID" --connections "$connections" --depth "$depth" \
-        --votes "$votes" "$@" >"$dir/bench.out" 2>"$dir/bench.err"; then
+        --votes "$votes" "$@" "${BENCH_EXTRA[@]}" >"$dir/bench.out" 2>"$dir/bench.err"; then
         :
     else
         FAILURES=$((FAILURES + 1))
