@@ -2,8 +2,8 @@
 @preconcurrency import Glibc
 #endif
 
-/// A POSIX thread running one closure, joined when the run ends: one per load connection, so every
-/// connection blocks in its own read without an event loop.
+/// A POSIX thread running one closure, joined when the run ends: one per client thread of the
+/// load (`LoadMultiplexer`), or one per load connection (`LoadClient`, blocking in its reads).
 struct BenchThread {
     private let thread: pthread_t
 
