@@ -14,14 +14,13 @@ public enum BenchRunner {
 
         let sockets = try connect(config)
         defer { sockets.forEach { $0.close() } }
-        let threads = config.clientThreadCount
         progress("load: \(config.votes) \(config.command == .ping ? "PINGs" : "votes") on \(config.connections) connections x depth \(config.depth)")
         let encoder = RequestEncoder(dialect: dialect, polls: config.polls, options: config.options)
         let connections = sockets.enumerated().map { index, socket in
             LoadConnection(socket: socket, votes: workload.perConnection[index], depth: config.depth, encoder: encoder,
                            successByte: dialect.successByte, successLine: dialect.successLine)
         }
-        let (results, seconds) = try drive(connections, threads: threads, timeoutSeconds: config.timeoutSeconds)
+        let (results, seconds) = try drive(connections, threads: config.clientThreadCount, timeoutSeconds: config.timeoutSeconds)
 
         var merged = ClientResult()
         for result in results {
@@ -97,8 +96,8 @@ public enum BenchRunner {
         running.forEach { $0.join() }
         let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
         var results = [ClientResult](repeating: ClientResult(failure: "the thread ended without a result"), count: connections.count)
-        for (group, members) in groups.enumerated() {
-            guard let values = slots.values[group] else { continue }
+        for (members, values) in zip(groups, slots.values) {
+            guard let values else { continue }
             for (member, value) in zip(members, values) { results[member] = value }
         }
         return (results, seconds)
