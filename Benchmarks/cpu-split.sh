@@ -14,24 +14,18 @@ connections=${2:-16}
 depth=${3:-16}
 votes=${4:-1000000}
 shift $(( $# < 4 ? $# : 4 ))
-build=(swift build -c release)
-[[ -n ${SCRATCH:-} ]] && build+=(--scratch-path "$SCRATCH")
-"${build[@]}" >/dev/null 2>&1 || { "${build[@]}"; exit 1; }
-bin="$("${build[@]}" --show-bin-path)/polltally"
+source Benchmarks/lib.sh
+build_polltally
 work=$(mktemp -d)
 server=""
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
-"$bin" serve --port 0 --fsync "$fsync" --data "$work/data" >"$work/out" 2>"$work/err" &
-server=$!
-for _ in $(seq 200); do grep -q 'listening on' "$work/out" 2>/dev/null && break; sleep 0.05; done
-port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/out" | cut -d: -f2)
+start_polltally "$fsync" "$work/data"
 ticks=$(getconf CLK_TCK)
 /usr/bin/time -o "$work/time" -f "%U %S" "$bin" bench --port "$port" --pid "$server" --connections "$connections" \
     --depth "$depth" --votes "$votes" "$@" >"$work/bench" 2>/dev/null || { cat "$work/bench"; exit 1; }
 # Fields 14 and 15 of /proc/PID/stat: user and system time in clock ticks (the name, field 2, has no spaces here).
 read -r user system < <(awk '{ print $14, $15 }' "/proc/$server/stat")
-kill -TERM "$server"; wait "$server" || true
-server=""
+stop_polltally
 read -r bench_user bench_system <"$work/time"
 grep '^RESULT' "$work/bench" | tr ' ' '\n' | grep -E '^(votes_per_s|client_threads|verified)=' | paste -sd ' ' -
 awk -v u="$user" -v s="$system" -v t="$ticks" -v bu="$bench_user" -v bs="$bench_system" -v v="$votes" 'BEGIN {

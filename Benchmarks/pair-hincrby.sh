@@ -16,10 +16,8 @@ depth=${3:-64}
 votes=${VOTES:-1000000}
 read -r -a extra <<<"${BENCH_ARGS:-}"
 command -v redis-server >/dev/null || { echo "redis-server is not installed: apt-get install redis-server" >&2; exit 1; }
-build=(swift build -c release)
-[[ -n ${SCRATCH:-} ]] && build+=(--scratch-path "$SCRATCH")
-"${build[@]}" >/dev/null 2>&1 || { "${build[@]}"; exit 1; }
-bin="$("${build[@]}" --show-bin-path)/polltally"
+source Benchmarks/lib.sh
+build_polltally
 work=$(mktemp -d)
 server=""
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -29,12 +27,9 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for run in $(seq "$runs"); do
     rm -rf "$work/data" "$work/redis" && mkdir -p "$work/redis"
-    "$bin" serve --port 0 --fsync interval:1000 --data "$work/data" >"$work/out" 2>"$work/err" &
-    server=$!
-    for _ in $(seq 200); do grep -q 'listening on' "$work/out" 2>/dev/null && break; sleep 0.05; done
-    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/out" | cut -d: -f2)
+    start_polltally interval:1000 "$work/data"
     pt=$("$bin" bench --port "$port" --pid "$server" --connections "$connections" --depth "$depth" --votes "$votes" --target polltally "${extra[@]}" 2>>"$work/bench.err" | rate)
-    kill -TERM "$server"; wait "$server" || true
+    stop_polltally
 
     port=$((20000 + RANDOM % 40000))
     redis-server --port "$port" --bind 127.0.0.1 --dir "$work/redis" --appendonly yes --appendfsync everysec \
