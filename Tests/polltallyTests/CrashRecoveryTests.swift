@@ -40,6 +40,15 @@ struct CrashRecoveryTests {
         try Self.killRounds(fsync: fsync, snapshotEvery: snapshotEvery, killAfter: [1200, 1, 300, 0, 2500, 40, 7, 600])
     }
 
+    /// The long soak, run by `Tests/e2e/crash-soak.sh` and skipped by a plain `swift test`:
+    /// `POLLTALLY_SOAK_ROUNDS` rounds under `--fsync always` with snapshots every 500 events, each
+    /// killed at a point drawn from `POLLTALLY_SOAK_SEED` (printed, so a failing run can be repeated).
+    @Test(.enabled(if: CrashSoak.rounds > 0, "set POLLTALLY_SOAK_ROUNDS (Tests/e2e/crash-soak.sh)"))
+    func sigkillSoak() throws {
+        print("soak: \(CrashSoak.rounds) rounds, seed \(CrashSoak.seed)")
+        try Self.killRounds(fsync: nil, snapshotEvery: 500, killAfter: CrashSoak.killPoints())
+    }
+
     /// Rounds of: start `serve` on one folder, pipeline votes from several connections, SIGKILL once
     /// `killAfter[round]` were acknowledged, restart and check every acknowledged vote (`verify`).
     static func killRounds(fsync: String?, snapshotEvery: Int?, killAfter: [Int]) throws {
@@ -48,6 +57,7 @@ struct CrashRecoveryTests {
         let data = folder + "/data"
         let flags = (snapshotEvery.map { ["--snapshot-every", "\($0)"] } ?? []) + (fsync.map { ["--fsync", $0] } ?? [])
         var allAcks: [Ack] = []
+        var allSent: Set<String> = []
         var lastSeqSeen: UInt64 = 0
         var startsFromASnapshot = 0
 
@@ -55,18 +65,21 @@ struct CrashRecoveryTests {
             let server = try ServerProcess(dataPath: data, extra: flags)
             defer { server.stop() }
             if server.child.stdout.contains("snapshot at seq") { startsFromASnapshot += 1 }
-            try Self.verify(server, acks: allAcks, round: round)
+            try Self.verify(server, acks: allAcks, sent: allSent, round: round)
             let setup = try server.client()
             if round == 0 {
                 for poll in Self.polls { #expect(okSeq(try setup.request("CREATE \(poll) a,b,c")) != nil) }
             }
             // The restarted server continues the seqs after everything that survived.
-            let probe = try setup.request("VOTE k0 probe-r\(round) \(Self.options[round % 3])")
+            let probeLine = "VOTE k0 probe-r\(round) \(Self.options[round % 3])"
+            allSent.insert(probeLine)
+            let probe = try setup.request(probeLine)
             let probeSeq = try #require(okSeq(probe))
             #expect(probeSeq > lastSeqSeen)
             allAcks.append(Ack(poll: "k0", voter: "probe-r\(round)", option: Self.options[round % 3], seq: probeSeq))
 
             let acks = Locked([Ack]())
+            let sent = Locked(Set<String>())
             let connections = 4
             let pid = server.pid
             let port = server.port
@@ -86,8 +99,10 @@ struct CrashRecoveryTests {
                         let voter = "c\(index)-v\(Int.random(in: 0..<300, using: &rng))"
                         return (poll, voter, Self.options[Int.random(in: 0..<3, using: &rng)])
                     }
+                    let lines = votes.map { "VOTE \($0.poll) \($0.voter) \($0.option)" }
+                    sent.withLock { $0.formUnion(lines) }
                     do {
-                        try client.send(lines: votes.map { "VOTE \($0.poll) \($0.voter) \($0.option)" })
+                        try client.send(lines: lines)
                         for vote in votes {
                             guard let reply = try client.readLine(timeout: 10) else { return }
                             guard let seq = okSeq(reply) else { throw ProcessTestError("VOTE \(vote) → \(reply)") }
@@ -103,13 +118,14 @@ struct CrashRecoveryTests {
             #expect(exit == .signal(SIGKILL), "round \(round): \(String(describing: exit))")
             let roundAcks = acks.withLock { $0 }
             allAcks += roundAcks
+            allSent.formUnion(sent.withLock { $0 })
             lastSeqSeen = max(lastSeqSeen, roundAcks.map(\.seq).max() ?? probeSeq)
             print("round \(round)\(fsync.map { " (fsync \($0))" } ?? ""): killed after \(roundAcks.count) acknowledged votes (threshold \(threshold))")
         }
         // A last start checks the last kill, then a clean stop.
         let server = try ServerProcess(dataPath: data, extra: flags)
         defer { server.stop() }
-        try Self.verify(server, acks: allAcks, round: killAfter.count)
+        try Self.verify(server, acks: allAcks, sent: allSent, round: killAfter.count)
         #expect(server.terminate() == .code(0))
         let verify = try runPolltally(["verify", "--data", data])
         #expect(verify.exit == .code(0), "\(verify.stderr)")
@@ -119,8 +135,9 @@ struct CrashRecoveryTests {
         }
     }
 
-    /// Checks a freshly started server against the acknowledgements so far.
-    static func verify(_ server: ServerProcess, acks: [Ack], round: Int) throws {
+    /// Checks a freshly started server against the acknowledgements so far, and its log against
+    /// every vote the clients sent (acknowledged or not).
+    static func verify(_ server: ServerProcess, acks: [Ack], sent: Set<String>, round: Int) throws {
         guard !acks.isEmpty else { return }
         let client = try server.client()
         let tallies = try serverTallies(client)
@@ -135,6 +152,11 @@ struct CrashRecoveryTests {
         let bySeq = Dictionary(events.map { ($0.seq, $0.command) }, uniquingKeysWith: { first, _ in first })
         let wrong = acks.filter { bySeq[$0.seq] != "VOTE \($0.poll) \($0.voter) \($0.option)" }
         #expect(wrong.isEmpty, "round \(round): \(wrong.count) acknowledged votes missing or different in dump, e.g. \(wrong.prefix(3).map { "\($0.seq) \($0.voter) \($0.option) → \(bySeq[$0.seq] ?? "absent")" })")
+        // Nothing in the log that no client sent: every event is a CREATE of the test or a sent vote.
+        let unsent = events.filter { event in
+            event.command.hasPrefix("CREATE ") ? !polls.contains { event.command.hasPrefix("CREATE \($0) ") } : !sent.contains(event.command)
+        }
+        #expect(unsent.isEmpty, "round \(round): \(unsent.count) events no client sent, e.g. \(unsent.prefix(3).map { "\($0.seq) \($0.command)" })")
 
         // Counted: each voter's current vote is its last acknowledged one or a later (unacknowledged) one.
         var current: [String: (seq: UInt64, option: String)] = [:]
@@ -236,3 +258,22 @@ struct CrashRecoveryTests {
     }
 }
 
+/// The soak's settings, from the environment of `swift test` (`Tests/e2e/crash-soak.sh`).
+enum CrashSoak {
+    static let rounds = Int(ProcessInfo.processInfo.environment["POLLTALLY_SOAK_ROUNDS"] ?? "") ?? 0
+    static let seed = UInt64(ProcessInfo.processInfo.environment["POLLTALLY_SOAK_SEED"] ?? "") ?? 1
+
+    /// How many acknowledgements each round waits for before its SIGKILL: a quarter of the rounds
+    /// kill at once or after a few votes, the rest anywhere up to 4,000 (a round sends at most 16,000).
+    static func killPoints() -> [Int] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<rounds).map { _ in
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: Int.random(in: 0...10, using: &rng)
+            case 1: Int.random(in: 10...300, using: &rng)
+            case 2: Int.random(in: 300...1500, using: &rng)
+            default: Int.random(in: 1500...4000, using: &rng)
+            }
+        }
+    }
+}
