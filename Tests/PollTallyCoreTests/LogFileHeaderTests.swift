@@ -57,6 +57,14 @@ struct LogFileHeaderTests {
         #expect(Self.decode(bytes) == .failure(.unsupportedVersion(version)))
     }
 
+    @Test("a reserved field other than zero is refused, at offset 12", arguments: [UInt32(1), 0x100, 0x8000_0000, .max])
+    func reservedNotZero(_ value: UInt32) {
+        var bytes = LogFileHeader(firstSeq: 1).encoded
+        withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(12..<16, with: $0) }
+        #expect(Self.decode(bytes) == .failure(.reservedNotZero(value)))
+        #expect(LogFileHeader.DecodeError.reservedNotZero(value).offset == 12)
+    }
+
     @Test("a header cut at every length is truncated")
     func truncated() {
         let bytes = LogFileHeader(firstSeq: 7).encoded

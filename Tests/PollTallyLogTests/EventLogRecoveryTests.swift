@@ -239,7 +239,7 @@ struct EventLogRecoveryTests {
             var bytes = try readFileBytes(segmentPath)
             bytes[3] ^= 0xFF
             try writeFileBytes(segmentPath, bytes)
-            #expect(openError(path) == .badHeader(path: segmentPath, reason: LogFileHeader.DecodeError.badMagic.description))
+            #expect(openError(path) == .badHeader(path: segmentPath, offset: 0, reason: LogFileHeader.DecodeError.badMagic.description))
             #expect(try readFileBytes(segmentPath) == bytes, "a bad header is never overwritten")
         }
     }

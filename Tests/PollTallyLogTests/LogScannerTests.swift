@@ -234,23 +234,57 @@ struct LogScannerTests {
             var bad = original
             bad[0] = UInt8(ascii: "X")
             try writeFileBytes(layout[1].path, bad)
-            #expect(scanError(path) == .badHeader(path: layout[1].path, reason: LogFileHeader.DecodeError.badMagic.description))
-            #expect(openError(path) == .badHeader(path: layout[1].path, reason: LogFileHeader.DecodeError.badMagic.description))
+            #expect(scanError(path) == .badHeader(path: layout[1].path, offset: 0, reason: LogFileHeader.DecodeError.badMagic.description))
+            #expect(openError(path) == .badHeader(path: layout[1].path, offset: 0, reason: LogFileHeader.DecodeError.badMagic.description))
 
             bad = original
             bad[8] = 2
             try writeFileBytes(layout[1].path, bad)
-            #expect(scanError(path) == .badHeader(path: layout[1].path, reason: LogFileHeader.DecodeError.unsupportedVersion(2).description))
+            #expect(scanError(path) == .badHeader(path: layout[1].path, offset: 8, reason: LogFileHeader.DecodeError.unsupportedVersion(2).description))
+
+            bad = original
+            bad[14] = 1
+            try writeFileBytes(layout[1].path, bad)
+            #expect(scanError(path) == .badHeader(path: layout[1].path, offset: 12, reason: LogFileHeader.DecodeError.reservedNotZero(0x1_0000).description))
 
             bad = original
             bad[16] = 7  // header first seq 7, name says 6
             try writeFileBytes(layout[1].path, bad)
-            if case .badHeader(let badPath, _) = scanError(path) { #expect(badPath == layout[1].path) } else { Issue.record("expected badHeader") }
+            if case .badHeader(let badPath, let offset, _) = scanError(path) {
+                #expect(badPath == layout[1].path)
+                #expect(offset == 16)
+            } else {
+                Issue.record("expected badHeader")
+            }
 
             try writeFileBytes(layout[1].path, original)
             let first = try readFileBytes(layout[0].path)
             try writeFileBytes(layout[0].path, Array(first.prefix(10)))
-            #expect(scanError(path) == .badHeader(path: layout[0].path, reason: LogFileHeader.DecodeError.truncated.description))
+            #expect(scanError(path) == .badHeader(path: layout[0].path, offset: 0, reason: LogFileHeader.DecodeError.truncated.description))
+        }
+    }
+
+    @Test("every bit of a segment's header, flipped, is refused, naming the field's offset")
+    func everyHeaderBit() throws {
+        try withTempFolder { path in
+            let layout = try Self.makeLog(path, firsts: [1, 6], last: 9)
+            let original = try readFileBytes(layout[0].path)
+            let fieldStarts = [0, 8, 12, 16]
+            for byte in 0..<LogFileHeader.size {
+                for bit in 0..<8 {
+                    var bad = original
+                    bad[byte] ^= UInt8(1) << UInt8(bit)
+                    try writeFileBytes(layout[0].path, bad)
+                    guard case .badHeader(let badPath, let offset, _) = scanError(path) else {
+                        Issue.record("byte \(byte) bit \(bit): not refused as a bad header: \(String(describing: scanError(path)))")
+                        continue
+                    }
+                    #expect(badPath == layout[0].path)
+                    #expect(offset == Int64(fieldStarts.last { $0 <= byte } ?? 0), "byte \(byte) bit \(bit)")
+                }
+            }
+            try writeFileBytes(layout[0].path, original)
+            #expect(scanError(path) == nil)
         }
     }
 

@@ -3,8 +3,8 @@
 public enum LogError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A syscall failed on `path`.
     case io(path: String, operation: String, Errno)
-    /// A segment's header is unreadable.
-    case badHeader(path: String, reason: String)
+    /// A segment's header is unreadable; `offset` is the byte offset of the field that is wrong.
+    case badHeader(path: String, offset: Int64, reason: String)
     /// A record that cannot be verified, with valid data after it: never skipped.
     case corruptRecord(path: String, offset: Int64, reason: String)
     /// Sequence numbers jump or repeat.
@@ -18,8 +18,8 @@ public enum LogError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .io(let path, let operation, let errno):
             return "\(path): \(operation) failed: \(errno)"
-        case .badHeader(let path, let reason):
-            return "\(path): bad segment header: \(reason)"
+        case .badHeader(let path, let offset, let reason):
+            return "\(path): bad segment header at byte offset \(offset): \(reason)"
         case .corruptRecord(let path, let offset, let reason):
             return "\(path): corrupt record at byte offset \(offset): \(reason)"
         case .sequenceGap(let path, let offset, let expected, let found):

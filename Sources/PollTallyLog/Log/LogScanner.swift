@@ -232,10 +232,10 @@ public struct LogScanner: Sendable {
             summary.lastSegmentValidLength = 0
             return nil
         } catch {
-            throw .badHeader(path: segment.path, reason: error.description)
+            throw .badHeader(path: segment.path, offset: Int64(error.offset), reason: error.description)
         }
         guard header.firstSeq == segment.firstSeq else {
-            throw .badHeader(path: segment.path, reason: "header says first seq \(header.firstSeq), file name says \(segment.firstSeq)")
+            throw .badHeader(path: segment.path, offset: Int64(LogFileHeader.firstSeqOffset), reason: "header says first seq \(header.firstSeq), file name says \(segment.firstSeq)")
         }
         expected = header.firstSeq
         return LogFileHeader.size
