@@ -11,10 +11,13 @@ enum VerifyCommand: Command {
         usage: polltally verify [--data ./polltally-data]
 
         Checks every record's checksum, that seqs run 1, 2, 3, ... without gaps, and that every
-        event is valid where it stands. Then checks every snapshot file: its checksum and every
-        field, and that it plus the log after it give exactly the state of the full log.
-        Exit 0 when healthy; otherwise exit 1 naming the file and byte offset of the first problem
-        in the log and of each damaged snapshot. Progress goes to stderr when it is a terminal.
+        event is valid where it stands. After a problem in the log it goes on to every later
+        segment on its own (checksums and seqs; whether an event is valid needs the events
+        before it). Then checks every snapshot file: its checksum and every field, and that it
+        plus the log after it give exactly the state of the full log. Exit 0 when healthy;
+        otherwise exit 1, naming the file and byte offset of the first problem in the log, of
+        the first problem in each later damaged segment, and of each damaged snapshot. Progress
+        goes to stderr when it is a terminal.
         """
 
     static func run(_ arguments: Arguments) throws(Arguments.UsageError) -> Int32 {
@@ -49,10 +52,51 @@ enum VerifyCommand: Command {
             Output.err("polltally verify: \(error)")
             healthy = false
             logProblem = true
+            verifySegments(after: error, in: directory)
         }
         let polls = projections.reduce(into: [String: PollState]()) { all, projection in all.merge(projection.polls) { first, _ in first } }
         if !verifySnapshots(path: path, directory: directory, log: logProblem ? nil : (polls, lastSeq)) { healthy = false }
         return healthy ? 0 : 1
+    }
+
+    /// After the first problem in the log (`problem`), checks each later segment on its own, as
+    /// the server's background pass checks older segments: header, checksums, encoding and seqs
+    /// within the segment, and from one healthy segment to the next. Reports each damaged one.
+    private static func verifySegments(after problem: LogError, in directory: LogDirectory) {
+        let damagedPath: String
+        switch problem {
+        case .badHeader(let path, _, _), .corruptRecord(let path, _, _), .sequenceGap(let path, _, _, _), .invalidEvent(let path, _, _, _):
+            damagedPath = path
+        case .io, .locked:
+            return
+        }
+        guard let segments = try? directory.segments(), let damaged = segments.firstIndex(where: { $0.path == damagedPath }),
+              damaged + 1 < segments.count else { return }
+        let scanner = LogScanner(directory: directory)
+        var expected: UInt64?
+        var damagedLater = 0
+        for (index, segment) in segments.enumerated().dropFirst(damaged + 1) {
+            do throws(LogError) {
+                if index < segments.count - 1 {
+                    expected = try scanner.verifySegment(segment, expectedFirstSeq: expected) + 1
+                    continue
+                }
+                // The last segment, which a live server may be appending to: read as the log's
+                // end, where an incomplete last record is a torn tail, not damage.
+                if let expected, expected != segment.firstSeq {
+                    throw .sequenceGap(path: segment.path, offset: Int64(LogFileHeader.firstSeqOffset), expected: expected, found: segment.firstSeq)
+                }
+                if let torn = try scanner.scan(fromSeq: max(segment.firstSeq, 1), visit: { _, _ in }).tornTail {
+                    Output.err("polltally verify: \(torn); the next 'serve' cuts it")
+                }
+            } catch {
+                Output.err("polltally verify: \(error)")
+                damagedLater += 1
+                expected = nil
+            }
+        }
+        let later = segments.count - damaged - 1
+        Output.out("after the first problem: \(later) later segment(s) checked on their own (checksums and seqs), \(damagedLater) damaged")
     }
 
     /// Checks each snapshot file on its own; with a healthy log, also that the snapshot plus the

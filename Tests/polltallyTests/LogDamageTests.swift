@@ -66,6 +66,40 @@ struct LogDamageTests {
         #expect(fileBytes(segment) == bytes)
     }
 
+    @Test func verifyNamesTheFirstProblemOfEveryLaterDamagedSegmentToo() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let data = folder + "/data"
+        let server = try ServerProcess(dataPath: data, extra: ["--segment-size", "4096"])
+        defer { server.stop() }
+        let client = try server.client()
+        #expect(try client.request("CREATE d red,green,blue") == "OK 1")
+        // Rounds of 100 votes, each answered before the next: a segment rolls between batches.
+        for round in 0..<12 {
+            try client.send(lines: (0..<100).map { "VOTE d v\(round * 100 + $0) \(["red", "green", "blue"][$0 % 3])" })
+            #expect(try client.readLines(100).count == 100)
+        }
+        #expect(server.terminate() == .code(0))
+        let segments = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".log") }.sorted()
+        try #require(segments.count >= 4, "\(segments)")
+        // The second segment and the one before the last; the last, which `verify` reads as the
+        // log's end (where it may be torn), stays healthy.
+        for name in [segments[1], segments[segments.count - 2]] {
+            var bytes = fileBytes(data + "/" + name)
+            bytes[bytes.count / 2] ^= 0xFF
+            try writeFileBytes(data + "/" + name, bytes)
+        }
+
+        let verify = try runPolltally(["verify", "--data", data])
+        #expect(verify.exit == .code(1))
+        let problems = verify.stderr.split(separator: "\n").filter { $0.hasPrefix("polltally verify: ") }
+        #expect(problems.count == 2, "\(verify.stderr)")
+        #expect(problems.first?.contains(segments[1]) == true && problems.first?.contains("byte offset") == true, "\(problems)")
+        #expect(problems.last?.contains(segments[segments.count - 2]) == true && problems.last?.contains("byte offset") == true, "\(problems)")
+        #expect(verify.stdout.contains("after the first problem: \(segments.count - 2) later segment(s) checked on their own (checksums and seqs), 1 damaged"),
+                "\(verify.stdout)")
+    }
+
     static func offset(in message: String) -> Int? {
         guard let range = message.range(of: "byte offset ") else { return nil }
         return Int(message[range.upperBound...].prefix { $0.isNumber })
