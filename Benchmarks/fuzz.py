@@ -416,6 +416,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0xF00D0000)
     parser.add_argument("--fsync", default="never")
     parser.add_argument("--data", help="data folder (default: a fresh temporary one, removed afterwards)")
+    parser.add_argument("--max-rss-mib", type=int, default=128,
+                        help="fail when the server's peak RSS (VmHWM) passes this (default 128 MiB; a pass "
+                             "of 2,000,000 lines peaks near 27 MiB, so growth per line would show)")
     parser.add_argument("--digest", action="store_true", help="print the FNV-1a digest of the first --lines lines of --seed and exit")
     args = parser.parse_args()
 
@@ -453,8 +456,11 @@ def main():
     control = LineSocket(port)
     if control.request("PING") != "PONG":
         failures.add("the server does not answer PING after the fuzz")
+    high_water = rss_kib(process.pid, "VmHWM")
     print("server RSS after the fuzz: VmRSS %d KiB, VmHWM %d KiB (sampled peak %d KiB)"
-          % (rss_kib(process.pid), rss_kib(process.pid, "VmHWM"), peak), flush=True)
+          % (rss_kib(process.pid), high_water, peak), flush=True)
+    if high_water > args.max_rss_mib * 1024:
+        failures.add("the server's peak RSS %d KiB passed --max-rss-mib %d" % (high_water, args.max_rss_mib))
     polls = [line.split(" ")[1] for line in control.block("POLLS")[:-1]]
     served = sorted(control.request("TALLY " + poll) for poll in polls)
     control.close()

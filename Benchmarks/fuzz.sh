@@ -3,7 +3,8 @@
 # (the generator of Tests/PollTallyServerTests/FuzzTests.swift) in random-sized chunks while
 # reading the replies, plus 4 connections that send junk and reset; then the server must answer
 # PING, `polltally replay` must equal TALLY for every poll, SIGTERM must exit 0, and
-# `polltally verify` must pass. Prints the server's RSS (VmRSS and VmHWM from /proc/<pid>/status).
+# `polltally verify` must pass, and the server's peak RSS (VmHWM from /proc/<pid>/status) must stay
+# under --max-rss-mib (128 by default).
 #
 #   bash Benchmarks/fuzz.sh                      # 2,000,000 lines
 #   bash Benchmarks/fuzz.sh --lines 200000       # a quick pass
