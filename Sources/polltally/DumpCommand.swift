@@ -19,8 +19,15 @@ enum DumpCommand: Command {
         let from = try arguments.integer("from", default: UInt64(1), in: 1...UInt64.max)
         var out = LineWriter()
         do throws(LogError) {
-            _ = try LogScanner(directory: directory).scan(fromSeq: from) { event, _ in
-                out.line(EventText.line(event))
+            // Each line written from the record's bytes (`EventText.appendLine`), no `Event` made.
+            _ = try LogScanner(directory: directory).scanRecords(fromSeq: from, batchSize: 4096) { batch throws(LogError) in
+                for record in batch.records {
+                    do throws(EventCodec.DecodeError) {
+                        try out.event(batch.payload(of: record))
+                    } catch {
+                        throw .corruptRecord(path: batch.path, offset: Int64(record.offset), reason: error.description)
+                    }
+                }
             }
         } catch {
             out.flush()

@@ -1,3 +1,4 @@
+import PollTallyCore
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
@@ -50,6 +51,13 @@ struct LineWriter {
     mutating func line(_ text: String) {
         buffer.append(contentsOf: text.utf8)
         buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    /// Writes the `EVENT` line of the event whose payload is `payload`; throws what reading it
+    /// throws, writing nothing.
+    mutating func event(_ payload: UnsafeRawBufferPointer) throws(EventCodec.DecodeError) {
+        try EventText.appendLine(payload: payload, view: try EventView(payload), to: &buffer)
         if buffer.count >= 1 << 16 { flush() }
     }
 

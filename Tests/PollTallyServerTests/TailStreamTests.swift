@@ -1,6 +1,8 @@
+import Foundation
 import PollTallyCore
 import PollTallyLog
 @testable import PollTallyServer
+import PollTallyTestSupport
 import Testing
 
 /// `TailStream`: the resume seq named by `ERR slow-consumer` and the rendering of EVENT lines.
@@ -69,21 +71,58 @@ struct TailStreamTests {
         #expect(Self.resume(sent: "", unsent: "ERR slow-consumer resume with TAIL FROM 3\n", next: 8) == 8)
     }
 
-    @Test("render writes EVENT lines as dump does, filtered by poll")
-    func render() {
+    /// A one-segment log of `events` in a fresh folder, written as the log writer lays it out.
+    static func log(_ events: [Event]) throws -> String {
+        let folder = makeTemporaryFolder("polltally-tailstream")
+        var bytes = LogFileHeader(firstSeq: 1).encoded
+        for event in events { RecordFrame.append(event, to: &bytes) }
+        try Data(bytes).write(to: URL(fileURLWithPath: LogDirectory(path: folder).segmentPath(firstSeq: 1)))
+        return folder
+    }
+
+    /// Everything `readLines` gives, chunk after chunk, until the cursor stops moving.
+    static func lines(_ folder: String, poll: String?, through limit: UInt64 = .max) throws -> String {
+        let stream = TailStream(cursor: LogCursor(directory: LogDirectory(path: folder), fromSeq: 1), poll: poll)
+        var all: [UInt8] = []
+        while true {
+            let before = stream.cursor.nextSeq
+            all += try stream.readLines(through: limit)
+            if stream.cursor.nextSeq == before { break }
+        }
+        return String(decoding: all, as: UTF8.self)
+    }
+
+    @Test("readLines writes EVENT lines as dump does, from the records' bytes, filtered by poll")
+    func readLines() throws {
         let events = [
             Event(seq: 1, timestampMs: 1_700_000_000_001, body: .pollCreated(poll: "p", options: ["a", "b"], question: "Q?")),
             Event(seq: 2, timestampMs: 1_700_000_000_002, body: .pollCreated(poll: "q", options: ["x", "y"], question: "")),
             Event(seq: 3, timestampMs: 1_700_000_000_003, body: .voteCast(poll: "p", voter: "v", option: "a")),
-            Event(seq: 4, timestampMs: 1_700_000_000_004, body: .voteRetracted(poll: "q", voter: "w")),
-            Event(seq: 5, timestampMs: 1_700_000_000_005, body: .pollClosed(poll: "p")),
+            Event(seq: 4, timestampMs: 0, body: .voteRetracted(poll: "q", voter: "w")),
+            Event(seq: 5, timestampMs: -12, body: .pollClosed(poll: "p")),
+            Event(seq: 6, timestampMs: .max, body: .voteCast(poll: "q", voter: String(repeating: "z", count: 64), option: "y")),
         ]
-        let cursor = LogCursor(directory: LogDirectory(path: "/nonexistent"), fromSeq: 1)
-        let all = TailStream(cursor: cursor, poll: nil).render(events)
-        #expect(String(decoding: all, as: UTF8.self) == events.map { EventText.line($0) + "\n" }.joined())
-        let onlyP = TailStream(cursor: cursor, poll: "p").render(events)
-        #expect(String(decoding: onlyP, as: UTF8.self) == [events[0], events[2], events[4]].map { EventText.line($0) + "\n" }.joined())
-        #expect(TailStream(cursor: cursor, poll: "zzz").render(events).isEmpty)
-        #expect(TailStream(cursor: cursor, poll: nil).render([]).isEmpty)
+        let folder = try Self.log(events)
+        defer { removeTemporaryFolder(folder) }
+        #expect(try Self.lines(folder, poll: nil) == events.map { EventText.line($0) + "\n" }.joined())
+        #expect(try Self.lines(folder, poll: "p") == [events[0], events[2], events[4]].map { EventText.line($0) + "\n" }.joined())
+        #expect(try Self.lines(folder, poll: "zzz").isEmpty)
+        #expect(try Self.lines(folder, poll: nil, through: 3) == events.prefix(3).map { EventText.line($0) + "\n" }.joined())
+    }
+
+    @Test("readLines of many events matches dump's rendering, chunk after chunk", arguments: [UInt64(1), 77])
+    func readLinesInChunks(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        var events = [Event(seq: 1, timestampMs: 1_700_000_000_000, body: .pollCreated(poll: "p", options: ["a", "b", "c"], question: "Which?"))]
+        for seq in 2...20_000 {
+            let voter = "v\(Int.random(in: 0..<5_000, using: &rng))"
+            let body: EventBody = Int.random(in: 0..<10, using: &rng) == 0
+                ? .voteRetracted(poll: "p", voter: voter)
+                : .voteCast(poll: "p", voter: voter, option: ["a", "b", "c"][Int.random(in: 0..<3, using: &rng)])
+            events.append(Event(seq: UInt64(seq), timestampMs: 1_700_000_000_000 + Int64(seq), body: body))
+        }
+        let folder = try Self.log(events)
+        defer { removeTemporaryFolder(folder) }
+        #expect(try Self.lines(folder, poll: nil) == events.map { EventText.line($0) + "\n" }.joined())
     }
 }

@@ -31,16 +31,32 @@ public final class LogCursor: @unchecked Sendable {
     /// array means there is nothing more up to `limit` yet. Events before `nextSeq` are skipped.
     public func read(through limit: UInt64, maxBytes: Int = 64 * 1024) throws(LogError) -> [Event] {
         var events: [Event] = []
-        do throws(LogError) {
-            try read(through: limit, maxBytes: maxBytes, into: &events)
-        } catch {
-            // Hand over what was read before the damage; the next call meets it again and throws.
-            if events.isEmpty { throw error }
+        try read(through: limit, maxBytes: maxBytes) { _, payload in
+            // Checked by the cursor as `decode` checks it, so this never fails.
+            if let event = try? EventCodec.decode(payload) { events.append(event) }
         }
         return events
     }
 
-    private func read(through limit: UInt64, maxBytes: Int, into events: inout [Event]) throws(LogError) {
+    /// Hands the next events with seq ≤ `limit`, about `maxBytes` of records at most, to `visit`
+    /// in seq order, each as a view of its payload (valid during the call only) after checking it
+    /// as `EventCodec.decode` does; returns how many. 0 means there is nothing more up to `limit`
+    /// yet. What a `TAIL` reads: no `Event` and no `String` is made for an event.
+    @discardableResult
+    public func read(through limit: UInt64, maxBytes: Int = 64 * 1024,
+                     visit: (EventView, UnsafeRawBufferPointer) -> Void) throws(LogError) -> Int {
+        var visited = 0
+        do throws(LogError) {
+            try read(through: limit, maxBytes: maxBytes, visited: &visited, visit: visit)
+        } catch {
+            // Hand over what was read before the damage; the next call meets it again and throws.
+            if visited == 0 { throw error }
+        }
+        return visited
+    }
+
+    private func read(through limit: UInt64, maxBytes: Int, visited: inout Int,
+                      visit: (EventView, UnsafeRawBufferPointer) -> Void) throws(LogError) {
         var taken = 0
         // Whether the bytes at `consumed` were read again from the file after they did not verify.
         var reread = false
@@ -51,22 +67,26 @@ public final class LogCursor: @unchecked Sendable {
             if case .record = scan { reread = false }
             switch scan {
             case .record(let payload, let next):
-                let event: Event
-                do throws(EventCodec.DecodeError) {
-                    event = try EventCodec.decode(buffer[payload])
-                } catch {
+                let checked: Result<EventView, EventCodec.DecodeError> = buffer.withUnsafeBytes { raw in
+                    Self.check(UnsafeRawBufferPointer(rebasing: raw[payload]))
+                }
+                let view: EventView
+                switch checked {
+                case .success(let read): view = read
+                case .failure(let error):
                     throw .corruptRecord(path: segment.path, offset: bufferOffset + Int64(consumed), reason: error.description)
                 }
-                guard event.seq <= limit else { return }
+                guard view.seq <= limit else { return }
                 let size = next - consumed
                 consumed = next
                 // Skipping to the first wanted event costs reading, not returning: it is not counted.
-                guard event.seq >= nextSeq else { continue }
+                guard view.seq >= nextSeq else { continue }
                 taken += size
-                guard event.seq == nextSeq else {
-                    throw .sequenceGap(path: segment.path, offset: bufferOffset + Int64(consumed), expected: nextSeq, found: event.seq)
+                guard view.seq == nextSeq else {
+                    throw .sequenceGap(path: segment.path, offset: bufferOffset + Int64(consumed), expected: nextSeq, found: view.seq)
                 }
-                events.append(event)
+                buffer.withUnsafeBytes { raw in visit(view, UnsafeRawBufferPointer(rebasing: raw[payload])) }
+                visited += 1
                 nextSeq += 1
             case .incomplete:
                 if try !fill() {
@@ -89,6 +109,18 @@ public final class LogCursor: @unchecked Sendable {
             }
         }
         return
+    }
+
+    /// Reads `payload` as `EventCodec.decode` would check it: in place, except a poll's creation,
+    /// whose options and question only `decode` checks (rare).
+    private static func check(_ payload: UnsafeRawBufferPointer) -> Result<EventView, EventCodec.DecodeError> {
+        do throws(EventCodec.DecodeError) {
+            let view = try EventView(payload)
+            if view.kind == .pollCreated { _ = try EventCodec.decode(payload) }
+            return .success(view)
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// Reads `size` more bytes of the current segment (a chunk by default); false at its end.

@@ -53,7 +53,7 @@ extension Connection {
         context.tailQueue.async { [self] in
             let result: Result<[UInt8], LogError>
             do throws(LogError) {
-                result = .success(stream.render(try stream.cursor.read(through: durable)))
+                result = .success(try stream.readLines(through: durable))
             } catch {
                 result = .failure(error)
             }

@@ -19,21 +19,31 @@ final class TailStream: @unchecked Sendable {
     /// Unsent bytes past which a tail stops reading until the client drains them.
     static let lowWater = 256 * 1024
 
+    /// `poll`'s bytes, for comparing with the records' in place.
+    private let filter: [UInt8]?
+
     init(cursor: LogCursor, poll: String?) {
         self.cursor = cursor
         self.poll = poll
+        filter = poll.map { Array($0.utf8) }
     }
 
-    /// The `EVENT` lines of `events` that pass the filter, each ending in a newline.
-    func render(_ events: [Event]) -> [UInt8] {
+    /// The `EVENT` lines of the next chunk of the log up to `limit` that pass the filter, each
+    /// ending in a newline, rendered from the records' bytes (`EventText.appendLine`). Empty when
+    /// the log has nothing more up to `limit` yet, or nothing in the chunk passed the filter.
+    func readLines(through limit: UInt64) throws(LogError) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(events.count * 48)
-        for event in events where poll == nil || event.body.poll == poll {
-            bytes.append(contentsOf: EventText.line(event).utf8)
-            bytes.append(UInt8(ascii: "\n"))
+        bytes.reserveCapacity(Self.chunkBytes * 5 / 4)
+        try cursor.read(through: limit, maxBytes: Self.chunkBytes) { view, payload in
+            if let filter, !UnsafeRawBufferPointer(rebasing: payload[view.poll]).elementsEqual(filter) { return }
+            // The cursor checked the payload as `decode` does: a creation's decode cannot fail here.
+            try? EventText.appendLine(payload: payload, view: view, to: &bytes)
         }
         return bytes
     }
+
+    /// Record bytes read from the log per `readLines`.
+    static let chunkBytes = 64 * 1024
 
     /// The seq to resume from when the client stopped reading: the first `EVENT` line it has not
     /// received whole in `unsent` (which starts right after the last byte it accepted, and may
