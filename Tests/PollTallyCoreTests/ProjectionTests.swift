@@ -636,6 +636,33 @@ struct ProjectionApplyDecidedTests {
         #expect(decided.lastSeq(of: "nope") == nil)
     }
 
+    @Test("castVote checks the rules again, as replay's apply does: a vote decide would refuse is refused, the state unchanged")
+    func castVoteRefusesWhatReplayRefuses() throws {
+        var projection = Projection()
+        try projection.apply(Event(seq: 1, timestampMs: 0, body: .pollCreated(poll: "p", options: ["a", "b"], question: "")))
+        try projection.apply(Event(seq: 2, timestampMs: 0, body: .voteCast(poll: "p", voter: "ann", option: "a")))
+        let position = try #require(projection.position(of: "p"))
+        let before = projection
+        func cast(_ voter: String, _ option: Int?, seq: UInt64) -> Result<TallyEffect, TallyRule> {
+            Array(voter.utf8).withUnsafeBytes { voter in
+                do throws(TallyRule) {
+                    return .success(try projection.castVote(at: position, voter: voter, option: option, seq: seq))
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+        #expect(cast("ann", 0, seq: 3) == .failure(.unchangedVote(poll: "p", voter: "ann")))
+        #expect(cast("bob", nil, seq: 3) == .failure(.noVote(poll: "p", voter: "bob")))
+        #expect(projection.tallies == before.tallies && projection.polls == before.polls)
+        #expect(cast("ann", 1, seq: 3) == .success(.voteMoved(from: 0, to: 1)))
+        #expect(cast("ann", nil, seq: 4) == .success(.voteMoved(from: 1, to: nil)))
+        try projection.apply(Event(seq: 5, timestampMs: 0, body: .pollClosed(poll: "p")))
+        let closed = projection
+        #expect(cast("cat", 0, seq: 6) == .failure(.pollClosed("p")))
+        #expect(projection.tallies == closed.tallies && projection.polls == closed.polls)
+    }
+
     @Test("a vote from its ids' bytes (the server's VOTE path) is decided and applied as the same vote as a String", arguments: [5, 6, 7] as [UInt64])
     func votesFromBytes(seed: UInt64) throws {
         var strings = Projection()
@@ -665,8 +692,8 @@ struct ProjectionApplyDecidedTests {
             case (.append, .append(let index)?):
                 seq += 1
                 let effect = try strings.applyDecided(Event(seq: seq, timestampMs: 0, body: body))
-                let byteEffect = Self.withBytes(poll, voter, option) { _, voter, _ in
-                    bytes.castVote(at: position ?? -1, voter: voter, option: index, seq: seq)
+                let byteEffect = try Self.withBytes(poll, voter, option) { _, voter, _ in
+                    try bytes.castVote(at: position ?? -1, voter: voter, option: index, seq: seq)
                 }
                 #expect(effect == byteEffect, "seq \(seq): \(body)")
                 #expect(bytes.pollID(at: position ?? -1) == poll)

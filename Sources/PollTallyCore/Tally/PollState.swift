@@ -17,23 +17,11 @@ public struct PollState: Sendable, Equatable {
     /// The ballot of `voter`, if they have a current vote.
     public func ballot(of voter: String) -> Ballot? { ballots[voter] }
 
-    mutating func cast(voter: String, option: Int, seq: UInt64) -> TallyEffect {
-        var voter = voter
-        return voter.withUTF8 { cast(voter: UnsafeRawBufferPointer($0), option: option, seq: seq) }
-    }
-
-    mutating func cast(voter: UnsafeRawBufferPointer, option: Int, seq: UInt64) -> TallyEffect {
-        let previous = ballots.updateValue(Ballot(option: UInt16(option), seq: seq), bytes: voter)
-        let effect = TallyEffect.voteMoved(from: previous.map { Int($0.option) }, to: option)
-        tally.apply(effect, seq: seq)
-        return effect
-    }
-
-    mutating func retract(voter: String, seq: UInt64) -> TallyEffect? {
-        guard let previous = ballots.removeValue(forKey: voter) else { return nil }
-        let effect = TallyEffect.voteMoved(from: Int(previous.option), to: nil)
-        tally.apply(effect, seq: seq)
-        return effect
+    /// The vote of event `seq` for the option at index `option` (nil: a retraction) by the voter
+    /// whose id is `voter`: what the server applies once `Projection.decide` accepted it. The
+    /// same `apply` as replay's, so the two cannot change a poll differently.
+    mutating func cast(voter: UnsafeRawBufferPointer, option: Int?, seq: UInt64) -> Result<Move, Refusal> {
+        apply(voter: voter, hash: ballots.hash(voter), option: option, seq: seq)
     }
 
     mutating func close(seq: UInt64) -> TallyEffect {
@@ -46,29 +34,56 @@ public struct PollState: Sendable, Equatable {
         case applied
         /// `unlessCovered` and the poll has already seen this seq: nothing done.
         case covered
-        /// Refused, nothing changed: the poll is closed, the vote the voter's current one,
-        /// (a retraction) the voter has no vote, or a new voter does not fit.
+        /// Refused, nothing changed.
+        case refused(Refusal)
+    }
+
+    /// Why `apply(voter:hash:option:seq:unlessCovered:)` refused a vote: the poll is closed, the
+    /// vote is the voter's current one, (a retraction) the voter has no vote, or a new voter
+    /// does not fit.
+    enum Refusal: Error {
         case closed, unchanged, noVote, full
     }
 
-    /// Applies a logged vote for the option at index `option` (nil: a retraction) by the voter
-    /// whose id is `voter` (hashed: `ballots.hash(_:)`), event `seq`, from id bytes:
-    /// `Projection.apply(record:)`'s work on this poll, done in place.
+    /// Replay's and recovery's entry (`Projection.apply(record:)`): with `unlessCovered`, skips an
+    /// event the poll already holds (restored from a snapshot); otherwise `apply(voter:hash:option:seq:)`.
+    @inline(__always)
     mutating func apply(voter: UnsafeRawBufferPointer, hash: UInt64, option: Int?, seq: UInt64, unlessCovered: Bool) -> RecordOutcome {
         if unlessCovered, tally.lastSeq >= seq { return .covered }
-        guard tally.isOpen else { return .closed }
-        guard let option else {
-            guard let previous = ballots.removeValue(bytes: voter, hash: hash) else { return .noVote }
-            tally.apply(.voteMoved(from: Int(previous.option), to: nil), seq: seq)
-            return .applied
+        switch apply(voter: voter, hash: hash, option: option, seq: seq) {
+        case .success: return .applied
+        case .failure(let refusal): return .refused(refusal)
         }
-        if !ballots.canAdd(idBytes: voter.count), ballots[bytes: voter] == nil { return .full }
+    }
+
+    /// Applies a vote for the option at index `option` (nil: a retraction) by the voter whose id
+    /// is `voter` (hashed: `ballots.hash(_:)`), event `seq`, from id bytes, in place: the one
+    /// statement of what a vote changes in a poll, for replay and recovery and for the server
+    /// (`cast`) alike. On a refusal nothing changed.
+    @inline(__always)
+    mutating func apply(voter: UnsafeRawBufferPointer, hash: UInt64, option: Int?, seq: UInt64) -> Result<Move, Refusal> {
+        guard tally.isOpen else { return .failure(.closed) }
+        guard let option else {
+            guard let previous = ballots.removeValue(bytes: voter, hash: hash) else { return .failure(.noVote) }
+            let move = Move(from: Int(previous.option), to: nil)
+            tally.apply(.voteMoved(from: move.from, to: nil), seq: seq)
+            return .success(move)
+        }
+        if !ballots.canAdd(idBytes: voter.count), ballots[bytes: voter] == nil { return .failure(.full) }
         switch ballots.move(bytes: voter, hash: hash, to: Ballot(option: UInt16(option), seq: seq)) {
         case .unchanged:
-            return .unchanged
+            return .failure(.unchanged)
         case .moved(let previous):
-            tally.apply(.voteMoved(from: previous.map { Int($0.option) }, to: option), seq: seq)
-            return .applied
+            let move = Move(from: previous.map { Int($0.option) }, to: option)
+            tally.apply(.voteMoved(from: move.from, to: option), seq: seq)
+            return .success(move)
         }
+    }
+
+    /// What an applied vote did: the voter's option before and after it (nil: none). A plain
+    /// value rather than a `TallyEffect`, whose other cases carry a whole tally to release.
+    struct Move {
+        var from: Int?
+        var to: Int?
     }
 }

@@ -43,7 +43,7 @@ extension Projection {
         case .applied: return (prepared.seq, true)
         case .covered: return (prepared.seq, false)
         // Refused, nothing changed: the full reading names the rule broken, with the ids.
-        case .closed, .unchanged, .noVote, .full: return try applyInFull(record: payload, unlessCovered: unlessCovered)
+        case .refused: return try applyInFull(record: payload, unlessCovered: unlessCovered)
         }
     }
 
@@ -101,18 +101,26 @@ extension Projection {
                     throw .rule(.noSuchOption(poll: Self.string(pollID), option: Self.string(optionID)))
                 }
             }
-            switch states[position].apply(voter: voterID, hash: IDHash.hash(voterID, key: states[position].ballots.hashKey), option: option, seq: view.seq, unlessCovered: unlessCovered) {
+            switch states[position].apply(voter: voterID, hash: IDHash.hash(voterID, key: states[position].ballots.hashKey),
+                                          option: option, seq: view.seq, unlessCovered: unlessCovered) {
             case .applied: return (view.seq, true)
             case .covered: return (view.seq, false)
-            case .closed: throw .rule(.pollClosed(Self.string(pollID)))
-            case .unchanged: throw .rule(.unchangedVote(poll: Self.string(pollID), voter: Self.string(voterID)))
-            case .noVote: throw .rule(.noVote(poll: Self.string(pollID), voter: Self.string(voterID)))
-            case .full: throw .rule(.pollFull(Self.string(pollID)))
+            case .refused(let refusal): throw .rule(Self.rule(refusal, poll: Self.string(pollID), voter: Self.string(voterID)))
             }
         }
     }
 
-    private static func string(_ bytes: UnsafeRawBufferPointer) -> String {
+    /// The rule a refused vote or retraction broke, naming its ids.
+    static func rule(_ refusal: PollState.Refusal, poll: String, voter: String) -> TallyRule {
+        switch refusal {
+        case .closed: return .pollClosed(poll)
+        case .unchanged: return .unchangedVote(poll: poll, voter: voter)
+        case .noVote: return .noVote(poll: poll, voter: voter)
+        case .full: return .pollFull(poll)
+        }
+    }
+
+    static func string(_ bytes: UnsafeRawBufferPointer) -> String {
         String(decoding: bytes, as: UTF8.self)
     }
 }

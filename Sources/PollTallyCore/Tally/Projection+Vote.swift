@@ -39,9 +39,15 @@ extension Projection {
 
     /// Applies a vote that `decideVote` answered `.append(option:)` for on this very state, as
     /// event `seq`; returns what it did to the poll's tally (`applyDecided` of the `voteCast`).
+    /// `option` nil is a retraction. It goes through the same `PollState.apply` as replay, which
+    /// checks the rules again: a throw means `decideVote` and replay disagree (the state is then
+    /// unchanged).
     @discardableResult
-    public mutating func castVote(at position: Int, voter: UnsafeRawBufferPointer, option: Int, seq: UInt64) -> TallyEffect {
-        states[position].cast(voter: voter, option: option, seq: seq)
+    public mutating func castVote(at position: Int, voter: UnsafeRawBufferPointer, option: Int?, seq: UInt64) throws(TallyRule) -> TallyEffect {
+        switch states[position].cast(voter: voter, option: option, seq: seq) {
+        case .success(let move): return .voteMoved(from: move.from, to: move.to)
+        case .failure(let refusal): throw Self.rule(refusal, poll: pollID(at: position), voter: Self.string(voter))
+        }
     }
 
     /// Starts loading into the cache the ballot slot that deciding `command` will read, if it is

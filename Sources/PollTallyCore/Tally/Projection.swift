@@ -145,20 +145,30 @@ public struct Projection: Sendable {
             let tally = Tally(poll: poll, options: options, question: question, seq: event.seq)
             add(PollState(tally: tally))
             return .created(tally)
-        case .voteCast(let poll, let voter, let option):
+        case .voteCast(let poll, var voter, let option):
             guard let position, let option = optionIDs.index(of: option, inPoll: position) else {
                 throw .noSuchOption(poll: poll, option: option)
             }
-            return states[position].cast(voter: voter, option: option, seq: event.seq)
-        case .voteRetracted(let poll, let voter):
-            guard let position, let effect = states[position].retract(voter: voter, seq: event.seq) else {
-                throw .noVote(poll: poll, voter: voter)
-            }
-            return effect
+            return try castVote(at: position, voter: &voter, option: option, seq: event.seq)
+        case .voteRetracted(let poll, var voter):
+            guard let position else { throw .noSuchPoll(poll) }
+            return try castVote(at: position, voter: &voter, option: nil, seq: event.seq)
         case .pollClosed(let poll):
             guard let position else { throw .noSuchPoll(poll) }
             return states[position].close(seq: event.seq)
         }
+    }
+
+    /// `castVote` of a voter id held as a `String`.
+    private mutating func castVote(at position: Int, voter: inout String, option: Int?, seq: UInt64) throws(TallyRule) -> TallyEffect {
+        let outcome: Result<TallyEffect, TallyRule> = voter.withUTF8 { voter in
+            do throws(TallyRule) {
+                return .success(try castVote(at: position, voter: UnsafeRawBufferPointer(voter), option: option, seq: seq))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
     }
 
     private static func voter(of body: EventBody) -> String {

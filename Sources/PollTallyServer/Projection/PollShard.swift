@@ -297,8 +297,14 @@ actor PollShard {
                     return (Self.unavailable(failure), 0)
                 case .success(let receipt):
                     let seq = receipt.firstSeq
-                    pendingEffects.append(PendingEffect(seq: seq, place: position, poll: projection.pollID(at: position),
-                                                        effect: projection.castVote(at: position, voter: voter, option: index, seq: seq)))
+                    do throws(TallyRule) {
+                        let effect = try projection.castVote(at: position, voter: voter, option: index, seq: seq)
+                        pendingEffects.append(PendingEffect(seq: seq, place: position, poll: projection.pollID(at: position), effect: effect))
+                    } catch {
+                        // decideVote said .append on this state, so this cannot happen; as in `handle`,
+                        // the vote is then logged but not counted, and replay would refuse the log here.
+                        return (ProtocolError(.unavailable, "internal error applying seq \(seq): \(error)").line, seq)
+                    }
                     return (ReplyFormat.ok(seq), seq)
                 }
             }
