@@ -2,8 +2,13 @@
 # A script sets `work` (its temporary folder) before calling these.
 
 # Builds the release binary (quietly, unless the build fails) and sets `bin` to it.
-# SCRATCH=path builds with --scratch-path, so a benchmark build does not disturb .build.
+# SCRATCH=path builds with --scratch-path, so a benchmark build does not disturb .build;
+# POLLTALLY=path uses that binary instead and builds nothing (to compare two builds).
 build_polltally() {
+    if [[ -n ${POLLTALLY:-} ]]; then
+        bin=$POLLTALLY
+        return
+    fi
     local build=(swift build -c release)
     [[ -n ${SCRATCH:-} ]] && build+=(--scratch-path "$SCRATCH")
     "${build[@]}" >/dev/null 2>&1 || { "${build[@]}"; exit 1; }

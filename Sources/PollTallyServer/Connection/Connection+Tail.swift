@@ -15,6 +15,7 @@ extension Connection {
         let stream = TailStream(cursor: LogCursor(directory: LogDirectory(path: context.config.dataPath), fromSeq: start), poll: poll)
         tail = stream
         context.tails.add(self)
+        tailSubscribed = true
         var reply = "OK tailing from \(start)"
         if start > durable {
             stream.live = true
@@ -34,6 +35,14 @@ extension Connection {
     /// Reads the next chunk if the client has room for it and the log has more.
     func pumpTail() {
         guard let stream = tail, !closed, !stream.reading else { return }
+        // Every drain of the output ends in `flush`, which calls here, so a stalled tail is back
+        // in the hub as soon as its client reads. It rejoins before it reads the head below: a
+        // head move the hub announced without it is then seen here (the hub's lock orders them).
+        let stalled = unsentBytes >= TailStream.lowWater
+        if stalled == tailSubscribed {
+            if stalled { context.tails.park(self) } else { context.tails.add(self) }
+            tailSubscribed = !stalled
+        }
         let durable = context.log.counters.durableSeq
         let next = stream.cursor.nextSeq
         if next > durable {

@@ -8,25 +8,46 @@ protocol TailSubscriber: AnyObject, Sendable {
 }
 
 /// The `TAIL` subscribers. Tails read the events themselves from the log (the log is their
-/// buffer), so the hub only wakes them when the durable head moves.
+/// buffer), so the hub only wakes them when the durable head moves; a parked one (its client
+/// takes nothing) is not woken until it is added again.
 ///
-/// A `Mutex`-protected dictionary: connections add and remove themselves from their queues and the
-/// log writer's thread reads it after every durable batch.
+/// A `Mutex`-protected dictionary: connections add, park and remove themselves from their queues
+/// and the log writer's thread reads it after every durable batch.
 final class TailHub: Sendable {
-    private let subscribers = Mutex<[Int: any TailSubscriber]>([:])
+    private struct Members {
+        var awake: [Int: any TailSubscriber] = [:]
+        var parked: Set<Int> = []
+    }
 
+    private let members = Mutex(Members())
+
+    /// Wakes `subscriber` on every head move from now on (again, if it was parked).
     func add(_ subscriber: any TailSubscriber) {
-        subscribers.withLock { $0[subscriber.id] = subscriber }
+        members.withLock { members in
+            members.awake[subscriber.id] = subscriber
+            members.parked.remove(subscriber.id)
+        }
+    }
+
+    /// Stops waking `subscriber` until it is added again; it still counts as a tail.
+    func park(_ subscriber: any TailSubscriber) {
+        members.withLock { members in
+            if members.awake.removeValue(forKey: subscriber.id) != nil { members.parked.insert(subscriber.id) }
+        }
     }
 
     func remove(_ subscriber: any TailSubscriber) {
-        subscribers.withLock { $0[subscriber.id] = nil }
+        members.withLock { members in
+            members.awake[subscriber.id] = nil
+            members.parked.remove(subscriber.id)
+        }
     }
 
-    var count: Int { subscribers.withLock { $0.count } }
+    /// Tails, parked ones included.
+    var count: Int { members.withLock { $0.awake.count + $0.parked.count } }
 
     func logMoved() {
-        let current = subscribers.withLock { $0.isEmpty ? [] : Array($0.values) }
+        let current = members.withLock { $0.awake.isEmpty ? [] : Array($0.awake.values) }
         for subscriber in current { subscriber.logMoved() }
     }
 }
