@@ -6,7 +6,10 @@
 # POLLTALLY=path uses that binary instead and builds nothing (to compare two builds).
 build_polltally() {
     if [[ -n ${POLLTALLY:-} ]]; then
+        # Relative to where the script was started: the scripts `cd` to the repository first,
+        # which leaves that folder in OLDPWD.
         bin=$POLLTALLY
+        [[ $bin == /* ]] || bin="${OLDPWD:-$PWD}/$bin"
         return
     fi
     local build=(swift build -c release)

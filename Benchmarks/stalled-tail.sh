@@ -29,11 +29,17 @@ for run in $(seq "$runs"); do
         rm -rf "$work/data"
         start_polltally interval:1000 "$work/data"
         # A history for the tails to read: 300,000 votes on a poll the bench does not use.
-        python3 -c 'import socket, sys
+        # Replies are read on a thread while the votes go out: the server stops reading a client
+        # that leaves 1 MiB of replies unread.
+        python3 -c 'import socket, sys, threading
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def drain():
+    while s.recv(1 << 20): pass
+reader = threading.Thread(target=drain)
+reader.start()
 lines = ["CREATE warmup a,b"] + ["VOTE warmup w%d %s" % (i, "ab"[i % 2]) for i in range(300000)]
 s.sendall(("\n".join(lines) + "\nQUIT\n").encode())
-while s.recv(1 << 20): pass' "$port"
+reader.join()' "$port"
         stalled=()
         if [[ $mode == stalled ]]; then
             for _ in $(seq "$tails"); do

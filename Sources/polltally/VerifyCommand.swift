@@ -64,14 +64,20 @@ enum VerifyCommand: Command {
     /// within the segment, and from one healthy segment to the next. Reports each damaged one.
     private static func verifySegments(after problem: LogError, in directory: LogDirectory) {
         let damagedPath: String
+        // A gap at offset 0 is between segments (one is missing): the segment it names was not read.
+        var checkNamed = false
         switch problem {
-        case .badHeader(let path, _, _), .corruptRecord(let path, _, _), .sequenceGap(let path, _, _, _), .invalidEvent(let path, _, _, _):
+        case .badHeader(let path, _, _), .corruptRecord(let path, _, _), .invalidEvent(let path, _, _, _):
             damagedPath = path
+        case .sequenceGap(let path, let offset, _, _):
+            damagedPath = path
+            checkNamed = offset == 0
         case .io, .locked:
             return
         }
-        guard let segments = try? directory.segments(), let damaged = segments.firstIndex(where: { $0.path == damagedPath }),
-              damaged + 1 < segments.count else { return }
+        guard let segments = try? directory.segments(), let named = segments.firstIndex(where: { $0.path == damagedPath }) else { return }
+        let damaged = checkNamed ? named - 1 : named
+        guard damaged + 1 < segments.count else { return }
         let scanner = LogScanner(directory: directory)
         var expected: UInt64?
         var damagedLater = 0
@@ -84,7 +90,7 @@ enum VerifyCommand: Command {
                 // The last segment, which a live server may be appending to: read as the log's
                 // end, where an incomplete last record is a torn tail, not damage.
                 if let expected, expected != segment.firstSeq {
-                    throw .sequenceGap(path: segment.path, offset: Int64(LogFileHeader.firstSeqOffset), expected: expected, found: segment.firstSeq)
+                    throw .sequenceGap(path: segment.path, offset: 0, expected: expected, found: segment.firstSeq)
                 }
                 if let torn = try scanner.scan(fromSeq: max(segment.firstSeq, 1), visit: { _, _ in }).tornTail {
                     Output.err("polltally verify: \(torn); the next 'serve' cuts it")

@@ -66,9 +66,9 @@ struct LogDamageTests {
         #expect(fileBytes(segment) == bytes)
     }
 
-    @Test func verifyNamesTheFirstProblemOfEveryLaterDamagedSegmentToo() throws {
-        let folder = makeTemporaryFolder()
-        defer { removeTemporaryFolder(folder) }
+    /// A log of 1,201 events over several 4 KiB segments, stopped cleanly: the data folder and its
+    /// segment file names, sorted.
+    static func makeSegmentedLog(in folder: String) throws -> (data: String, segments: [String]) {
         let data = folder + "/data"
         let server = try ServerProcess(dataPath: data, extra: ["--segment-size", "4096"])
         defer { server.stop() }
@@ -82,22 +82,51 @@ struct LogDamageTests {
         #expect(server.terminate() == .code(0))
         let segments = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.hasSuffix(".log") }.sorted()
         try #require(segments.count >= 4, "\(segments)")
+        return (data, segments)
+    }
+
+    static func flipMiddleByte(_ path: String) throws {
+        var bytes = fileBytes(path)
+        bytes[bytes.count / 2] ^= 0xFF
+        try writeFileBytes(path, bytes)
+    }
+
+    static func verifyProblems(_ data: String) throws -> (exit: Exit, problems: [Substring], stdout: String) {
+        let verify = try runPolltally(["verify", "--data", data])
+        return (verify.exit, verify.stderr.split(separator: "\n").filter { $0.hasPrefix("polltally verify: ") }, verify.stdout)
+    }
+
+    @Test func verifyNamesTheFirstProblemOfEveryLaterDamagedSegmentToo() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let (data, segments) = try Self.makeSegmentedLog(in: folder)
         // The second segment and the one before the last; the last, which `verify` reads as the
         // log's end (where it may be torn), stays healthy.
-        for name in [segments[1], segments[segments.count - 2]] {
-            var bytes = fileBytes(data + "/" + name)
-            bytes[bytes.count / 2] ^= 0xFF
-            try writeFileBytes(data + "/" + name, bytes)
-        }
+        for name in [segments[1], segments[segments.count - 2]] { try Self.flipMiddleByte(data + "/" + name) }
 
-        let verify = try runPolltally(["verify", "--data", data])
-        #expect(verify.exit == .code(1))
-        let problems = verify.stderr.split(separator: "\n").filter { $0.hasPrefix("polltally verify: ") }
-        #expect(problems.count == 2, "\(verify.stderr)")
+        let (exit, problems, stdout) = try Self.verifyProblems(data)
+        #expect(exit == .code(1))
+        #expect(problems.count == 2, "\(problems)")
         #expect(problems.first?.contains(segments[1]) == true && problems.first?.contains("byte offset") == true, "\(problems)")
         #expect(problems.last?.contains(segments[segments.count - 2]) == true && problems.last?.contains("byte offset") == true, "\(problems)")
-        #expect(verify.stdout.contains("after the first problem: \(segments.count - 2) later segment(s) checked on their own (checksums and seqs), 1 damaged"),
-                "\(verify.stdout)")
+        #expect(stdout.contains("after the first problem: \(segments.count - 2) later segment(s) checked on their own (checksums and seqs), 1 damaged"),
+                "\(stdout)")
+    }
+
+    @Test func afterAMissingSegmentVerifyStillChecksTheSegmentThatFollowsIt() throws {
+        let folder = makeTemporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let (data, segments) = try Self.makeSegmentedLog(in: folder)
+        // The gap names segments[2]; its own records are damaged too, and must be found.
+        try FileManager.default.removeItem(atPath: data + "/" + segments[1])
+        try Self.flipMiddleByte(data + "/" + segments[2])
+
+        let (exit, problems, stdout) = try Self.verifyProblems(data)
+        #expect(exit == .code(1))
+        #expect(problems.count == 2, "\(problems)")
+        #expect(problems.first?.contains("\(segments[2]): sequence gap at byte offset 0") == true, "\(problems)")
+        #expect(problems.last?.contains("\(segments[2]): corrupt record at byte offset") == true, "\(problems)")
+        #expect(stdout.contains("1 damaged"), "\(stdout)")
     }
 
     static func offset(in message: String) -> Int? {

@@ -35,9 +35,10 @@ extension Connection {
     /// Reads the next chunk if the client has room for it and the log has more.
     func pumpTail() {
         guard let stream = tail, !closed, !stream.reading else { return }
-        // Every drain of the output ends in `flush`, which calls here, so a stalled tail is back
-        // in the hub as soon as its client reads. It rejoins before it reads the head below: a
-        // head move the hub announced without it is then seen here (the hub's lock orders them).
+        // Every drain of the output ends in `flush`, which calls here (and the one write below
+        // looks again), so a stalled tail is back in the hub as soon as its client reads. It
+        // rejoins before it reads the head: a head move the hub announced without it is then seen
+        // here (the hub's lock orders them).
         let stalled = unsentBytes >= TailStream.lowWater
         if stalled == tailSubscribed {
             if stalled { context.tails.park(self) } else { context.tails.add(self) }
@@ -50,6 +51,8 @@ extension Connection {
                 stream.live = true
                 appendLine("LIVE \(durable)")
                 writeOutput()
+                // That write may have drained a stalled tail's output, with no `flush` after it.
+                if !tailSubscribed && unsentBytes < TailStream.lowWater { pumpTail() }
             }
             return
         }
