@@ -75,7 +75,12 @@ enum VerifyCommand: Command {
         case .io, .locked:
             return
         }
-        guard let segments = try? directory.segments(), let named = segments.firstIndex(where: { $0.path == damagedPath }) else { return }
+        let segments: [LogDirectory.Segment]
+        do throws(LogError) { segments = try directory.segments() } catch {
+            Output.err("polltally verify: later segments not checked: \(error)")
+            return
+        }
+        guard let named = segments.firstIndex(where: { $0.path == damagedPath }) else { return }
         let damaged = checkNamed ? named - 1 : named
         guard damaged + 1 < segments.count else { return }
         let scanner = LogScanner(directory: directory)

@@ -232,3 +232,19 @@ struct LogCursorTests {
         }
     }
 }
+
+extension LogCursor {
+    /// The next events up to `limit` decoded, for these tests: the cursor's visitor `read`, each
+    /// payload decoded in full (a payload the cursor passed that does not decode fails the test).
+    func read(through limit: UInt64, maxBytes: Int = 64 * 1024) throws(LogError) -> [Event] {
+        var events: [Event] = []
+        try read(through: limit, maxBytes: maxBytes) { _, payload in
+            do throws(EventCodec.DecodeError) {
+                events.append(try EventCodec.decode(payload))
+            } catch {
+                Issue.record("the cursor handed over a payload that does not decode: \(error)")
+            }
+        }
+        return events
+    }
+}

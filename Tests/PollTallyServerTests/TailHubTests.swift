@@ -12,12 +12,18 @@ struct TailHubTests {
         func logMoved() { wakes.withLock { $0 += 1 } }
     }
 
-    @Test("a parked tail is not woken but still counts; added again, it is woken again")
-    func parking() {
+    /// A hub with two tails, both awake.
+    static func hubOfTwo() -> (TailHub, Recorder, Recorder) {
         let hub = TailHub()
         let a = Recorder(id: 1), b = Recorder(id: 2)
         hub.add(a)
         hub.add(b)
+        return (hub, a, b)
+    }
+
+    @Test("a parked tail is not woken but still counts; added again, it is woken again")
+    func parking() {
+        let (hub, a, b) = Self.hubOfTwo()
         hub.logMoved()
         #expect(a.wakes.withLock { $0 } == 1 && b.wakes.withLock { $0 } == 1)
 
@@ -36,10 +42,7 @@ struct TailHubTests {
 
     @Test("removing a tail, parked or not, ends it; parking one that is gone does nothing")
     func removal() {
-        let hub = TailHub()
-        let a = Recorder(id: 1), b = Recorder(id: 2)
-        hub.add(a)
-        hub.add(b)
+        let (hub, a, b) = Self.hubOfTwo()
         hub.park(b)
         hub.remove(b)
         hub.remove(a)

@@ -27,21 +27,11 @@ public final class LogCursor: @unchecked Sendable {
 
     deinit { fd?.close() }
 
-    /// Returns the next events with seq ≤ `limit`, about `maxBytes` of records at most; an empty
-    /// array means there is nothing more up to `limit` yet. Events before `nextSeq` are skipped.
-    public func read(through limit: UInt64, maxBytes: Int = 64 * 1024) throws(LogError) -> [Event] {
-        var events: [Event] = []
-        try read(through: limit, maxBytes: maxBytes) { _, payload in
-            // Checked by the cursor as `decode` checks it, so this never fails.
-            if let event = try? EventCodec.decode(payload) { events.append(event) }
-        }
-        return events
-    }
-
     /// Hands the next events with seq ≤ `limit`, about `maxBytes` of records at most, to `visit`
     /// in seq order, each as a view of its payload (valid during the call only) after checking it
     /// as `EventCodec.decode` does; returns how many. 0 means there is nothing more up to `limit`
-    /// yet. What a `TAIL` reads: no `Event` and no `String` is made for an event.
+    /// yet; events before `nextSeq` are skipped. What a `TAIL` reads: no `Event` and no `String`
+    /// is made for an event.
     @discardableResult
     public func read(through limit: UInt64, maxBytes: Int = 64 * 1024,
                      visit: (EventView, UnsafeRawBufferPointer) -> Void) throws(LogError) -> Int {
